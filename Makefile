@@ -1,0 +1,57 @@
+# presenced — run `make help` for the targets.
+
+GO      ?= go
+SQLC    := $(GO) tool -modfile=tools/go.mod sqlc
+PKGS    := ./...
+# Packages with goroutines of their own run under the race detector.
+RACE_PKGS := ./db/... ./sse/... ./client/... ./http/... ./cmd/...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## Run presenced (a private PostgreSQL under ./.presenced unless DATABASE_URL is set).
+	$(GO) run -ldflags "-X main.version=$(VERSION)" ./cmd/presenced serve
+
+.PHONY: build
+build: ## Build bin/presenced.
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/presenced ./cmd/presenced
+
+.PHONY: generate
+generate: ## Regenerate the sqlc code in db/internal/dbsqlc from queries/ and migrations/.
+	$(SQLC) generate
+
+.PHONY: verify
+verify: ## Fail when generated code is stale, code is unformatted or go vet complains.
+	$(SQLC) diff
+	$(SQLC) vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: test
+test: verify ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|cmd)(/|$$)')
+
+.PHONY: test-race
+test-race: ## Run every package under the race detector.
+	$(GO) test -count=1 -race -timeout 30m $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@gofmt -l . | grep . && exit 1 || true
+	$(GO) vet $(PKGS)
+
+.PHONY: bench
+bench: ## Run the Go benchmarks and the load programs; prints the figures the issues ask for.
+	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./...
+	$(GO) run ./cmd/presenced-load
+
+.PHONY: clean
+clean: ## Remove build output (not the data directory).
+	rm -rf bin

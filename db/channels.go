@@ -1,0 +1,91 @@
+package db
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db/internal/dbsqlc"
+)
+
+var _ presence.ChannelService = (*DB)(nil)
+
+// MaxChannelTopics bounds one channel's topic list. Genesys caps a channel
+// at 1,000 topics; we take a hundred times that.
+const MaxChannelTopics = 100_000
+
+func channelFromRow(r dbsqlc.Channel) *presence.Channel {
+	return &presence.Channel{ID: r.ID, Topics: r.Topics, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// validTopics checks a channel topic list: 1..MaxChannelTopics topic
+// patterns, duplicates folded.
+func validTopics(topics []string) ([]string, error) {
+	if len(topics) == 0 {
+		return nil, presence.Errorf(presence.EINVALID, "topics must hold at least one topic.")
+	}
+	if len(topics) > MaxChannelTopics {
+		return nil, presence.Errorf(presence.ETOOLARGE, "A channel holds at most %d topics; got %d.", MaxChannelTopics, len(topics))
+	}
+	seen := make(map[string]bool, len(topics))
+	out := make([]string, 0, len(topics))
+	for i, t := range topics {
+		p, err := presence.ParseTopic(t, true)
+		if err != nil {
+			return nil, presence.Errorf(presence.EINVALID, "topics[%d]: %s", i, presence.ErrorMessage(err))
+		}
+		if p.Root == presence.TopicChannels {
+			return nil, presence.Errorf(presence.EINVALID, "topics[%d]: channel topics are internal.", i)
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// CreateChannel implements presence.ChannelService.
+func (db *DB) CreateChannel(ctx context.Context, topics []string) (*presence.Channel, error) {
+	topics, err := validTopics(topics)
+	if err != nil {
+		return nil, err
+	}
+	row, err := db.q.ChannelCreate(ctx, db.pool, topics)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return channelFromRow(row), nil
+}
+
+// FindChannelByID implements presence.ChannelService.
+func (db *DB) FindChannelByID(ctx context.Context, id string) (*presence.Channel, error) {
+	row, err := db.q.ChannelGetByID(ctx, db.pool, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, channelNotFound(id)
+	} else if err != nil {
+		return nil, interpretError(err)
+	}
+	return channelFromRow(row), nil
+}
+
+// SetChannelTopics implements presence.ChannelService.
+func (db *DB) SetChannelTopics(ctx context.Context, id string, topics []string) (*presence.Channel, error) {
+	topics, err := validTopics(topics)
+	if err != nil {
+		return nil, err
+	}
+	row, err := db.q.ChannelSetTopics(ctx, db.pool, dbsqlc.ChannelSetTopicsParams{ID: id, Topics: topics})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, channelNotFound(id)
+	} else if err != nil {
+		return nil, interpretError(err)
+	}
+	return channelFromRow(row), nil
+}
+
+func channelNotFound(id string) error {
+	return presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", id)
+}

@@ -1,0 +1,117 @@
+// Package db implements the presence services on PostgreSQL with pgx and the
+// sqlc-generated queries in db/internal/dbsqlc. It is the only package that
+// speaks SQL; it converts sqlc rows to domain types at its boundary and
+// translates driver errors into presence errors.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db/internal/dbsqlc"
+)
+
+// DB is a connection pool to the presenced database and the services on it.
+type DB struct {
+	URL    string
+	Logger *slog.Logger
+	// MaxConns overrides the pool size (0: pgx's default, max(4, cores)).
+	MaxConns int32
+
+	pool *pgxpool.Pool
+	q    *dbsqlc.Queries
+}
+
+// NewDB returns a DB for the given connection URL; call Open before use.
+func NewDB(url string) *DB {
+	return &DB{URL: url, Logger: slog.Default(), q: dbsqlc.New()}
+}
+
+// Open connects the pool and checks that the database answers.
+func (db *DB) Open(ctx context.Context) error {
+	if db.URL == "" {
+		return fmt.Errorf("db: no database URL")
+	}
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return fmt.Errorf("db: parse database URL: %w", err)
+	}
+	if db.MaxConns > 0 {
+		cfg.MaxConns = db.MaxConns
+	}
+	// Timestamps leave the database in UTC whatever the server's zone.
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "presenced"
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("db: open pool: %w", err)
+	}
+	if err := db.pool.Ping(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("db: connect: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return nil
+}
+
+// Pool exposes the pool to the parts of package db that need raw access
+// (listener, migrations) and to benchmarks that measure the direct ceiling.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+// inTx runs fn in one transaction; a returned error rolls it back.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
+	if err := fn(tx); err != nil {
+		return interpretError(err)
+	}
+	return interpretError(tx.Commit(ctx))
+}
+
+// interpretError turns driver errors into presence errors where the meaning
+// is known (river's interpretError): no rows → not found, unique and
+// exclusion violations → conflict, check violations → invalid. Anything
+// else stays as it is and becomes an internal error at the edge.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var perr *presence.Error
+	if errors.As(err, &perr) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return presence.Errorf(presence.ENOTFOUND, "Not found.")
+	}
+	if pgErr := asPgError(err); pgErr != nil {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return presence.Errorf(presence.ECONFLICT, "Conflicts with an existing record (%s).", pgErr.ConstraintName)
+		case "23P01": // exclusion_violation
+			return presence.Errorf(presence.ECONFLICT, "Conflicts with another spell of the agent (%s).", pgErr.ConstraintName)
+		case "23514", "23503", "22001": // check, foreign key, string too long
+			return presence.Errorf(presence.EINVALID, "A value breaks a rule (%s).", pgErr.ConstraintName)
+		case "40001", "40P01": // serialization failure, deadlock
+			return presence.Errorf(presence.EUNAVAILABLE, "The change collided with another one; retry.")
+		}
+	}
+	return err
+}

@@ -1,0 +1,268 @@
+package db_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
+	"github.com/presenced/presenced/db/dbtest"
+)
+
+// collector gathers what a listener publishes.
+type collector struct {
+	mu     sync.Mutex
+	events []presence.Event
+	more   chan struct{}
+}
+
+func newCollector() *collector { return &collector{more: make(chan struct{}, 1)} }
+
+func (c *collector) publish(ev presence.Event) {
+	c.mu.Lock()
+	c.events = append(c.events, ev)
+	c.mu.Unlock()
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collector) snapshot() []presence.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]presence.Event(nil), c.events...)
+}
+
+// waitFor waits until at least n events arrived, or fails after timeout.
+func (c *collector) waitFor(t *testing.T, n int, timeout time.Duration) []presence.Event {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		if evs := c.snapshot(); len(evs) >= n {
+			return evs
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			t.Fatalf("got %d events, want %d", len(c.snapshot()), n)
+		}
+	}
+}
+
+func mustListen(t *testing.T, d *db.DB, c *collector) *db.Listener {
+	t.Helper()
+	l := db.NewListener(d, c.publish)
+	l.PollInterval = 500 * time.Millisecond
+	ok(t, l.Open(ctx))
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func TestEventsFromTriggers(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	mustListen(t, d, c)
+
+	mustAgent(t, d, "john.doe")                                                          // presence (new record)
+	rec, err := d.SetPresence(ctx, "john.doe", presence.PresenceChange{Status: "break"}) // presence: one event for close + open
+	ok(t, err)
+	_, err = d.SetPresence(ctx, "john.doe", presence.PresenceChange{Status: "break"}) // same: no event
+	ok(t, err)
+	_, err = d.CreateStatus(ctx, presence.StatusInput{ID: "coaching", Label: ptr("Coaching"), SystemPresence: ptr("TRAINING")}) // statuses
+	ok(t, err)
+	ok(t, d.DeleteAgent(ctx, "john.doe")) // admin
+
+	evs := c.waitFor(t, 4, 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if evs = c.snapshot(); len(evs) != 4 {
+		t.Fatalf("want exactly 4 events, got %d: %+v", len(evs), evs)
+	}
+	wantTopics := []string{"agents.john.doe.presence", "agents.john.doe.presence", "statuses", "admin"}
+	for i, ev := range evs {
+		if ev.Topic != wantTopics[i] {
+			t.Fatalf("event %d topic %q, want %q", i, ev.Topic, wantTopics[i])
+		}
+		if i > 0 && !evs[i-1].Position.Less(ev.Position) {
+			t.Fatalf("positions out of order: %v then %v", evs[i-1].Position, ev.Position)
+		}
+	}
+	// The presence event carries the same record the API returns.
+	var body presence.Record
+	ok(t, json.Unmarshal(evs[1].Body, &body))
+	if body.Status.ID != "break" || *body.SpellID != *rec.SpellID || !body.Since.Equal(*rec.Since) || body.State != "OFFLINE" || body.Queues == nil {
+		t.Fatalf("event body %+v, record %+v", body, rec)
+	}
+	var admin map[string]string
+	ok(t, json.Unmarshal(evs[3].Body, &admin))
+	if admin["action"] != "delete" || admin["type"] != "agent" || admin["id"] != "john.doe" {
+		t.Fatalf("admin body: %v", admin)
+	}
+}
+
+// Writers that commit in random order, some rolling back, must reach the
+// listener exactly once each, in position order: the (xid, id) scheme read
+// below xmin never skips a row that commits late.
+func TestEventsNoLossWithRandomCommitOrder(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	mustListen(t, d, c)
+
+	const writers, perWriter = 24, 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	committed := map[string]bool{}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				tx, err := d.Pool().Begin(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := 1 + rand.IntN(3) // several events in one transaction
+				for j := range n {
+					if _, err := tx.Exec(ctx, `SELECT event_append('admin', 'test', jsonb_build_object('k', $1::text))`, fmt.Sprintf("%s-%d", key, j)); err != nil {
+						t.Error(err)
+					}
+				}
+				time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond) // commit order ≠ start order
+				if rand.IntN(5) == 0 {
+					_ = tx.Rollback(ctx)
+					continue
+				}
+				if err := tx.Commit(ctx); err != nil {
+					t.Error(err)
+					continue
+				}
+				mu.Lock()
+				for j := range n {
+					committed[fmt.Sprintf("%s-%d", key, j)] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	evs := c.waitFor(t, len(committed), 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	evs = c.snapshot()
+	seen := map[string]int{}
+	for i, ev := range evs {
+		var b struct{ K string }
+		ok(t, json.Unmarshal(ev.Body, &b))
+		seen[b.K]++
+		if i > 0 && !evs[i-1].Position.Less(ev.Position) {
+			t.Fatalf("not in position order at %d", i)
+		}
+	}
+	for k := range committed {
+		if seen[k] != 1 {
+			t.Fatalf("event %s delivered %d times", k, seen[k])
+		}
+	}
+	if len(seen) != len(committed) {
+		t.Fatalf("delivered %d distinct events, %d committed (rolled-back ones leaked?)", len(seen), len(committed))
+	}
+}
+
+// An open transaction that holds an xid holds back later events; when it
+// ends without writing an event (no doorbell), the listener still
+// delivers them by re-reading on its own.
+func TestEventsHeldBackDeliveredWithoutBell(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.PollInterval = time.Hour // only doorbells and the held-back re-read
+
+	blocker, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`) // takes an xid, writes no event
+	ok(t, err)
+	mustAgent(t, d, "a1")
+	time.Sleep(300 * time.Millisecond)
+	if n := len(c.snapshot()); n != 0 {
+		t.Fatalf("event delivered past an older open transaction: %d", n)
+	}
+	ok(t, blocker.Commit(ctx))
+	c.waitFor(t, 1, 5*time.Second)
+}
+
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.MaxBackoff = 200 * time.Millisecond
+
+	mustAgent(t, d, "a0")
+	c.waitFor(t, 1, 5*time.Second)
+	for i := 1; i <= 3; i++ {
+		// Cut the LISTEN connection, write while it is down, and expect
+		// everything once it is back.
+		_, err := d.Pool().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE application_name = 'presenced-listener' AND datname = current_database()`)
+		ok(t, err)
+		mustAgent(t, d, fmt.Sprintf("a%d", i))
+		c.waitFor(t, i+1, 10*time.Second)
+	}
+	if l.Reconnects() < 1 {
+		t.Fatalf("reconnects = %d", l.Reconnects())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.Connected() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !l.Connected() {
+		t.Fatal("listener did not reconnect")
+	}
+}
+
+func TestPruneAndReset(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	mustAgent(t, d, "a2")
+	// Events become readable once every older transaction of the cluster
+	// has ended (other tests write too), so wait for both.
+	var first []presence.Event
+	for deadline := time.Now().Add(10 * time.Second); len(first) < 2; time.Sleep(10 * time.Millisecond) {
+		var err error
+		first, err = d.ReadEvents(ctx, presence.Position{}, 10)
+		ok(t, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("events: %d", len(first))
+		}
+	}
+	p := db.NewPruner(d, time.Hour)
+	n, err := p.Prune(ctx, time.Now()) // nothing is an hour old
+	ok(t, err)
+	if n != 0 {
+		t.Fatalf("pruned %d fresh events", n)
+	}
+	_, err = d.Pool().Exec(ctx, `UPDATE events SET at = at - interval '2 hours' WHERE id = $1`, first[0].Position.ID)
+	ok(t, err)
+	n, err = p.Prune(ctx, time.Now())
+	ok(t, err)
+	if n != 1 {
+		t.Fatalf("pruned %d, want 1", n)
+	}
+	// A reader at the cut is complete; one before it must reset.
+	rest, err := d.ReadEvents(ctx, first[0].Position, 10)
+	ok(t, err)
+	if len(rest) != 1 || rest[0].Position != first[1].Position {
+		t.Fatalf("after the cut: %+v", rest)
+	}
+	_, err = d.ReadEvents(ctx, presence.Position{Xid: 1, ID: 1}, 10)
+	mustCode(t, err, presence.ERESET)
+}

@@ -1,0 +1,214 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db/internal/dbsqlc"
+)
+
+// NotifyChannel is the channel the event triggers notify.
+const NotifyChannel = "presenced_events"
+
+// Listener feeds a node from the event log. It holds one LISTEN connection
+// of its own (not borrowed from the pool for good); a notification is only a
+// doorbell, so on every notification, on every reconnect and on a timer it
+// reads the log after the last position it delivered, in order, and hands
+// each event to Publish. A node started later, or cut off for a while,
+// catches up and loses nothing.
+type Listener struct {
+	db      *DB
+	publish func(presence.Event)
+	Logger  *slog.Logger
+
+	// PollInterval bounds how long the listener waits without a
+	// notification before it reads the log anyway and pings its connection.
+	PollInterval time.Duration
+	// HeldBackInterval is how soon it re-reads while committed events wait
+	// behind an older open transaction, which may never ring the bell.
+	HeldBackInterval time.Duration
+	// MaxBackoff caps the wait between reconnect attempts.
+	MaxBackoff time.Duration
+
+	position   atomic.Pointer[presence.Position]
+	connected  atomic.Bool
+	reconnects atomic.Int64
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// NewListener returns a listener that publishes to publish, one event at a
+// time, in position order, from a single goroutine.
+func NewListener(db *DB, publish func(presence.Event)) *Listener {
+	return &Listener{
+		db: db, publish: publish, Logger: db.Logger,
+		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: 5 * time.Second,
+	}
+}
+
+// Open starts listening after the newest event in the log: a stream that
+// wants older events asks the log itself (Last-Event-ID).
+func (l *Listener) Open(ctx context.Context) error {
+	head, err := l.db.HeadPosition(ctx)
+	if err != nil {
+		return err
+	}
+	l.position.Store(&head)
+	ctx, l.cancel = context.WithCancel(context.Background())
+	l.done.Add(1)
+	go func() {
+		defer l.done.Done()
+		l.run(ctx)
+	}()
+	return nil
+}
+
+// Close stops the listener and waits for it.
+func (l *Listener) Close() error {
+	if l.cancel != nil {
+		l.cancel()
+		l.done.Wait()
+	}
+	return nil
+}
+
+// Connected reports whether the LISTEN connection is up (readiness).
+func (l *Listener) Connected() bool { return l.connected.Load() }
+
+// Position is the newest position delivered.
+func (l *Listener) Position() presence.Position { return *l.position.Load() }
+
+// Reconnects counts connections lost and re-made.
+func (l *Listener) Reconnects() int64 { return l.reconnects.Load() }
+
+func (l *Listener) run(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := l.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.Logger.Warn("event listener cannot connect; retrying", "err", err, "in", backoff)
+			sleep(ctx, jitter(backoff))
+			backoff = min(2*backoff, l.MaxBackoff)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		l.connected.Store(true)
+		err = l.serve(ctx, conn)
+		l.connected.Store(false)
+		_ = conn.Close(context.Background())
+		if ctx.Err() != nil {
+			return
+		}
+		l.reconnects.Add(1)
+		l.Logger.Warn("event listener lost its connection; reconnecting", "err", err)
+	}
+}
+
+func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg := l.db.pool.Config().ConnConfig.Copy()
+	// A wait that times out must leave the connection usable: set a
+	// deadline rather than send a cancel request.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	cfg.RuntimeParams["application_name"] = "presenced-listener"
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+NotifyChannel); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// serve catches up, then waits for doorbells until the connection fails.
+func (l *Listener) serve(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		heldBack, err := l.catchUp(ctx)
+		if err != nil {
+			return err
+		}
+		wait := l.PollInterval
+		if heldBack {
+			wait = l.HeldBackInterval
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		_, err = conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+			if heldBack {
+				continue
+			}
+			// Quiet for a while: make sure the connection still works, as a
+			// half-open TCP connection would otherwise hide lost doorbells.
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// catchUp publishes every final event after the current position and
+// reports whether committed events wait behind an open transaction.
+func (l *Listener) catchUp(ctx context.Context) (heldBack bool, err error) {
+	const page = 1000
+	pos := l.Position()
+	for {
+		rows, err := l.db.q.EventListAfter(ctx, l.db.pool, dbsqlc.EventListAfterParams{
+			AfterXid: int64(pos.Xid), AfterID: pos.ID, MaxRows: page})
+		if err != nil {
+			return false, err
+		}
+		for _, r := range rows {
+			ev := presence.Event{Position: presence.Position{Xid: uint64(r.Xid), ID: r.ID},
+				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
+			l.publish(ev)
+			pos = ev.Position
+			l.position.Store(&pos)
+		}
+		if len(rows) < page {
+			break
+		}
+	}
+	return l.db.eventsHeldBack(ctx, pos)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// jitter spreads reconnects of many nodes: d/2 .. d.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,184 @@
+package db_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
+	"github.com/presenced/presenced/db/dbtest"
+)
+
+func mustAgent(t *testing.T, d *db.DB, id string) {
+	t.Helper()
+	_, err := d.CreateAgent(ctx, presence.AgentInput{ID: id})
+	ok(t, err)
+}
+
+func TestSetPresence(t *testing.T) {
+	t.Parallel()
+	t.Run("OpensAndClosesSpells", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		r1, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "available"})
+		ok(t, err)
+		r2, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "meal", Message: ptr("back at 1"), ReasonCode: ptr("lunch")})
+		ok(t, err)
+		if r2.Status.ID != "meal" || r2.Status.SystemPresence != "MEAL" || !r2.Status.IsAway || *r2.Message != "back at 1" ||
+			*r2.Source != "manual" || *r2.SpellID == *r1.SpellID {
+			t.Fatalf("record: %+v", r2)
+		}
+		spells, _, err := d.FindSpells(ctx, presence.SpellFilter{AgentID: "a1"})
+		ok(t, err)
+		if len(spells) != 2 {
+			t.Fatalf("spells: %d", len(spells))
+		}
+		first, second := spells[0], spells[1]
+		// Contiguous: the first ends exactly where the second starts.
+		if first.IsCurrent || first.EndedAt == nil || !first.EndedAt.Equal(second.StartedAt) || first.DurationMS == nil {
+			t.Fatalf("not contiguous: %+v / %+v", first, second)
+		}
+		if !second.IsCurrent || second.EndedAt != nil || second.DurationMS != nil || *second.ReasonCode != "lunch" {
+			t.Fatalf("current: %+v", second)
+		}
+	})
+	t.Run("SameStatusIsIdempotent", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		r1, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", Message: ptr("x")})
+		ok(t, err)
+		r2, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy"})
+		ok(t, err)
+		if *r1.SpellID != *r2.SpellID || !r1.Since.Equal(*r2.Since) || *r2.Message != "x" {
+			t.Fatalf("same status opened a new spell or lost the message: %+v %+v", r1, r2)
+		}
+		// Another message: updated in place, still one spell.
+		r3, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", Message: ptr("y")})
+		ok(t, err)
+		if *r3.SpellID != *r1.SpellID || *r3.Message != "y" {
+			t.Fatalf("message change: %+v", r3)
+		}
+		spells, _, err := d.FindSpells(ctx, presence.SpellFilter{AgentID: "a1"})
+		ok(t, err)
+		if len(spells) != 1 {
+			t.Fatalf("spells: %d", len(spells))
+		}
+	})
+	t.Run("Errors", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		_, err := d.SetPresence(ctx, "nobody", presence.PresenceChange{Status: "busy"})
+		mustCode(t, err, presence.ENOTFOUND)
+		_, err = d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "no-such"})
+		mustReason(t, err, "unknown_status")
+		_, err = d.SetPresence(ctx, "a1", presence.PresenceChange{Status: ""})
+		mustCode(t, err, presence.EINVALID)
+		long := make([]byte, 501)
+		for i := range long {
+			long[i] = 'x'
+		}
+		_, err = d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", Message: ptr(string(long))})
+		mustCode(t, err, presence.EINVALID)
+		spells, _, err := d.FindSpells(ctx, presence.SpellFilter{AgentID: "a1"})
+		ok(t, err)
+		if len(spells) != 0 {
+			t.Fatalf("errors wrote spells")
+		}
+	})
+	// Many goroutines change one agent at once: the row lock serialises
+	// them, so spells stay contiguous, never overlap, and exactly one is
+	// current.
+	t.Run("ConcurrentChangesOfOneAgent", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		statuses := []string{"available", "busy", "away", "break", "meal", "meeting", "training"}
+		var wg sync.WaitGroup
+		errs := make(chan error, 400)
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 25 {
+					_, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: statuses[(g+i)%len(statuses)]})
+					if err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		var spells []*presence.Spell
+		cursor := ""
+		for {
+			page, next, err := d.FindSpells(ctx, presence.SpellFilter{AgentID: "a1", Limit: 1000, Cursor: cursor})
+			ok(t, err)
+			spells = append(spells, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		current := 0
+		for i, s := range spells {
+			if s.IsCurrent {
+				current++
+				continue
+			}
+			if i+1 < len(spells) && !s.EndedAt.Equal(spells[i+1].StartedAt) {
+				t.Fatalf("gap or overlap between spell %d and %d", s.ID, spells[i+1].ID)
+			}
+			if i+1 < len(spells) && s.StatusID == spells[i+1].StatusID {
+				t.Fatalf("two spells in a row in %s", s.StatusID)
+			}
+		}
+		if current != 1 || !spells[len(spells)-1].IsCurrent {
+			t.Fatalf("current spells: %d", current)
+		}
+	})
+}
+
+// The database itself refuses broken spells, whatever the service does.
+func TestSpellInvariants(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	pool := d.Pool()
+	exec := func(sql string) error { _, err := pool.Exec(ctx, sql); return err }
+	code := func(err error) string {
+		if e, okk := err.(*pgconn.PgError); okk {
+			return e.Code
+		}
+		return fmt.Sprint(err)
+	}
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'busy', 'manual', '2026-01-01 10:00Z', '2026-01-01 11:00Z')`))
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'busy', 'manual', '2026-01-01 12:00Z')`))
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'away', 'manual', '2026-01-02 12:00Z')`); code(err) != "23505" && code(err) != "23P01" {
+		t.Fatalf("second current spell: %v", err)
+	}
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'away', 'manual', '2026-01-01 10:30Z', '2026-01-01 10:45Z')`); code(err) != "23P01" {
+		t.Fatalf("overlapping spell: %v", err)
+	}
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'away', 'manual', '2026-01-01 09:00Z', '2026-01-01 08:00Z')`); code(err) != "23514" {
+		t.Fatalf("negative spell: %v", err)
+	}
+	// Touching is fine: [10,11) and [11,12).
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'away', 'manual', '2026-01-01 11:00Z', '2026-01-01 12:00Z')`))
+	if err := exec(`UPDATE spells SET is_current = true`); err == nil {
+		t.Fatal("is_current is writable")
+	}
+}

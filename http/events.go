@@ -1,0 +1,74 @@
+package http
+
+import (
+	"net/http"
+
+	presence "github.com/presenced/presenced"
+)
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	if s.Events == nil {
+		s.Error(w, r, presence.Errorf(presence.EUNAVAILABLE, "Event streaming is not enabled on this node."))
+		return
+	}
+	s.Events.ServeEvents(w, r)
+}
+
+func (s *Server) handleChannelEvents(w http.ResponseWriter, r *http.Request) {
+	if s.Events == nil {
+		s.Error(w, r, presence.Errorf(presence.EUNAVAILABLE, "Event streaming is not enabled on this node."))
+		return
+	}
+	s.Events.ServeChannel(w, r, r.PathValue("id"))
+}
+
+// channelBody is a channel as clients see it: with the URI to stream from.
+type channelBody struct {
+	*presence.Channel
+	ConnectURI string `json:"connect_uri"`
+}
+
+func withConnectURI(c *presence.Channel) channelBody {
+	return channelBody{Channel: c, ConnectURI: "/v1/channels/" + c.ID + "/events"}
+}
+
+func (s *Server) handleChannelCreate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Topics []string `json:"topics"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	c, err := s.ChannelService.CreateChannel(r.Context(), body.Topics)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, withConnectURI(c))
+}
+
+func (s *Server) handleChannelGet(w http.ResponseWriter, r *http.Request) {
+	c, err := s.ChannelService.FindChannelByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withConnectURI(c))
+}
+
+func (s *Server) handleChannelSubscriptions(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Topics []string `json:"topics"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	c, err := s.ChannelService.SetChannelTopics(r.Context(), r.PathValue("id"), body.Topics)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withConnectURI(c))
+}

@@ -1,0 +1,44 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	presence "github.com/presenced/presenced"
+)
+
+// timeParam reads an optional RFC 3339 time from the query string.
+func timeParam(r *http.Request, name string) (*time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil, presence.Errorf(presence.EBADREQUEST, "%s must be an RFC 3339 time with a zone, e.g. 2026-11-21T10:00:00Z.", name)
+	}
+	return &t, nil
+}
+
+// boolParam reads an optional true/false from the query string.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, presence.Errorf(presence.EBADREQUEST, "%s must be true or false.", name)
+	}
+	return b, nil
+}
+
+// idParam reads a numeric path id.
+func idParam(r *http.Request, name string) (int64, error) {
+	n, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || n < 1 {
+		return 0, presence.Errorf(presence.ENOTFOUND, "%s %q does not exist.", name, r.PathValue(name))
+	}
+	return n, nil
+}

@@ -1,0 +1,89 @@
+package http
+
+import (
+	"net/http"
+	"strings"
+
+	presence "github.com/presenced/presenced"
+)
+
+func (s *Server) handlePresencePut(w http.ResponseWriter, r *http.Request) {
+	var ch presence.PresenceChange
+	if err := decodeJSON(w, r, &ch); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	rec, err := s.PresenceService.SetPresence(r.Context(), r.PathValue("id"), ch)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) handlePresenceGet(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.PresenceService.FindPresence(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+// handlePresenceList is the bulk read. Its ETag is the newest event position
+// this node has delivered, taken before the read: every committed change
+// writes an event, so while the position stands still the answer cannot
+// have changed, and a poll that sends If-None-Match costs no query at all.
+// The body may be newer than its ETag (never older), which at worst costs
+// the client one more full read.
+func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := listParams(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := presence.PresenceFilter{Status: q.Get("status"), State: q.Get("state"), Cursor: cursor, Limit: limit}
+	for _, v := range q["agent"] {
+		for _, id := range strings.Split(v, ",") {
+			if id != "" {
+				f.AgentIDs = append(f.AgentIDs, id)
+			}
+		}
+	}
+	if len(f.AgentIDs) > presence.MaxPageSize {
+		s.Error(w, r, presence.Errorf(presence.ETOOLARGE, "At most %d agent ids per request.", presence.MaxPageSize))
+		return
+	}
+	etag := ""
+	if s.Events != nil {
+		etag = `W/"` + s.Events.Position().String() + `"`
+		if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+			w.Header().Set("ETag", etag)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	items, next, err := s.PresenceService.FindPresences(r.Context(), f)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	writeJSON(w, http.StatusOK, listBody[*presence.Record]{Items: items, NextCursor: next})
+}
+
+// etagMatches implements If-None-Match's weak comparison over a list.
+func etagMatches(header, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == want {
+			return true
+		}
+	}
+	return false
+}

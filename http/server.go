@@ -1,0 +1,151 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	presence "github.com/presenced/presenced"
+)
+
+// EventStreamer serves SSE streams; package sse's Broker implements it. The
+// interface keeps this package free of the SSE implementation.
+type EventStreamer interface {
+	ServeEvents(w http.ResponseWriter, r *http.Request)
+	ServeChannel(w http.ResponseWriter, r *http.Request, channelID string)
+	// Position is the newest event position this node has delivered; it
+	// changes whenever anything committed, so it serves as a cheap ETag.
+	Position() presence.Position
+}
+
+// Server is the HTTP server of presenced. Set the services, then Open.
+type Server struct {
+	ln     net.Listener
+	server *http.Server
+	mux    *http.ServeMux
+
+	// Addr is the address to listen on ("127.0.0.1:0" picks a free port).
+	Addr   string
+	Logger *slog.Logger
+
+	AgentService    presence.AgentService
+	StatusService   presence.StatusService
+	PresenceService presence.PresenceService
+	SpellService    presence.SpellService
+	ChannelService  presence.ChannelService
+	Events          EventStreamer
+
+	// Ready reports whether this node can serve (database reachable,
+	// migrations applied, listener connected); nil means always ready.
+	Ready func(ctx context.Context) error
+}
+
+// NewServer returns a server with its routes registered.
+func NewServer() *Server {
+	s := &Server{mux: http.NewServeMux(), Logger: slog.Default()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.handleHealthz)
+	m.HandleFunc("GET /readyz", s.handleReadyz)
+
+	m.HandleFunc("POST /v1/agents", s.handleAgentCreate)
+	m.HandleFunc("GET /v1/agents", s.handleAgentList)
+	m.HandleFunc("POST /v1/agents/batch", s.handleAgentBatch)
+	m.HandleFunc("GET /v1/agents/updated", s.handleAgentsUpdated)
+	m.HandleFunc("GET /v1/agents/deleted", s.handleAgentsDeleted)
+	m.HandleFunc("GET /v1/agents/{id}", s.handleAgentGet)
+	m.HandleFunc("PATCH /v1/agents/{id}", s.handleAgentPatch)
+	m.HandleFunc("DELETE /v1/agents/{id}", s.handleAgentDelete)
+	m.HandleFunc("POST /v1/agents/{id}/restore", s.handleAgentRestore)
+
+	m.HandleFunc("GET /v1/statuses", s.handleStatusList)
+	m.HandleFunc("POST /v1/statuses", s.handleStatusCreate)
+	m.HandleFunc("PATCH /v1/statuses/{id}", s.handleStatusPatch)
+	m.HandleFunc("DELETE /v1/statuses/{id}", s.handleStatusDelete)
+
+	m.HandleFunc("PUT /v1/agents/{id}/presence", s.handlePresencePut)
+	m.HandleFunc("GET /v1/agents/{id}/presence", s.handlePresenceGet)
+	m.HandleFunc("GET /v1/presence", s.handlePresenceList)
+
+	m.HandleFunc("GET /v1/spells", s.handleSpellList)
+	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated)
+	m.HandleFunc("GET /v1/spells/deleted", s.handleSpellsDeleted)
+	m.HandleFunc("GET /v1/spells/{id}", s.handleSpellGet)
+	m.HandleFunc("DELETE /v1/spells/{id}", s.handleSpellDelete)
+	m.HandleFunc("POST /v1/spells/{id}/restore", s.handleSpellRestore)
+
+	m.HandleFunc("GET /v1/events", s.handleEvents)
+	m.HandleFunc("POST /v1/channels", s.handleChannelCreate)
+	m.HandleFunc("GET /v1/channels/{id}", s.handleChannelGet)
+	m.HandleFunc("PUT /v1/channels/{id}/subscriptions", s.handleChannelSubscriptions)
+	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents)
+
+	m.HandleFunc("/", s.handleNotFound)
+}
+
+// ServeHTTP lets tests and other servers use the handler directly.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Open listens first, so that address errors surface at once and ":0"
+// works in tests, then serves in the background.
+func (s *Server) Open() (err error) {
+	if s.ln, err = net.Listen("tcp", s.Addr); err != nil {
+		return err
+	}
+	s.server = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// No WriteTimeout: it would cut SSE streams; the broker sets a write
+		// deadline on each stream write instead.
+		IdleTimeout: 120 * time.Second,
+		ErrorLog:    slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.server.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL returns the base URL the server listens on.
+func (s *Server) URL() string {
+	return "http://" + s.ln.Addr().String()
+}
+
+// Close shuts the server down, waiting for requests up to the context's
+// deadline. SSE streams end when the broker closes.
+func (s *Server) Close(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, presence.ENOTFOUND, "No such endpoint: "+r.Method+" "+r.URL.Path+".")
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

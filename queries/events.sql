@@ -1,0 +1,52 @@
+-- name: EventListAfter :many
+-- The next events after a position, only below the snapshot's xmin: every
+-- transaction there has ended, so nothing can still appear before the last
+-- row returned. Row comparison on (xid, id) walks the primary key.
+SELECT xid::text::bigint AS xid, id, topic, kind, at, body
+FROM events
+WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
+  AND xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid, id
+LIMIT sqlc.arg(max_rows);
+
+-- name: EventHeldBack :one
+-- Whether visible events wait at or above the xmin horizon (an older
+-- transaction is still open): the reader then re-reads shortly by itself,
+-- since that older transaction may write no event and ring no bell.
+SELECT EXISTS (
+    SELECT 1 FROM events
+    WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
+      AND (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint));
+
+-- name: EventHead :one
+-- The newest final position; no row when the log is empty.
+SELECT xid::text::bigint AS xid, id FROM events
+WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid DESC, id DESC
+LIMIT 1;
+
+-- name: EventPrunedThrough :one
+SELECT pruned_xid::text::bigint AS xid, pruned_id AS id FROM event_log_state;
+
+-- name: EventPruneCut :one
+-- The newest final position of an event older than the cutoff: the log is
+-- cut in position order, so a reader is either before the cut (reset) or
+-- after it (complete).
+SELECT xid::text::bigint AS xid, id FROM events
+WHERE at < sqlc.arg(cutoff) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xid DESC, id DESC
+LIMIT 1;
+
+-- name: EventPrune :execrows
+DELETE FROM events
+WHERE (xid, id) <= (sqlc.arg(cut_xid)::bigint::text::xid8, sqlc.arg(cut_id)::bigint);
+
+-- name: EventSetPrunedThrough :exec
+UPDATE event_log_state
+SET pruned_xid = sqlc.arg(cut_xid)::bigint::text::xid8, pruned_id = sqlc.arg(cut_id)::bigint
+WHERE (pruned_xid, pruned_id) < (sqlc.arg(cut_xid)::bigint::text::xid8, sqlc.arg(cut_id)::bigint);
+
+-- name: AdvisoryTryXactLock :one
+-- Background duties (pruning, the heartbeat sweep) run on whichever node
+-- holds this lock; it ends with the transaction.
+SELECT pg_try_advisory_xact_lock(sqlc.arg(key)::bigint);
