@@ -1,0 +1,163 @@
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	presence "github.com/presenced/presenced"
+)
+
+// KindReset is the event sent, once, to a client whose Last-Event-ID is
+// older than the log's retention window: events after it may be gone, so
+// it must reload state. Its id is the log's head at that moment, so that a
+// later reconnect resumes from there; the stream goes on live after it.
+const KindReset = "reset"
+
+// resetBody is the envelope body of the reset event.
+var resetBody = json.RawMessage(`{"reload":true,"message":"Events after the given id are past the retention window; reload state, then go on from this event."}`)
+
+// backlog is the first page of a resumed stream, read before the stream
+// starts so that a log that cannot be read still gets an HTTP error.
+type backlog struct {
+	after  presence.Position // the page follows this position
+	events []presence.Event
+	reset  bool // the client's id was past retention; after is the log's head
+}
+
+// firstPage reads the first page after the client's last id. When the log
+// no longer holds the events after it (ERESET), or never held that id (it
+// is past the log's head: a restored database, another cluster), it reads
+// from the log's head instead and marks the backlog reset.
+func (b *Broker) firstPage(ctx context.Context, after presence.Position) (backlog, error) {
+	evs, err := b.cfg.Log.ReadEvents(ctx, after, b.pageSize)
+	pruned := presence.ErrorCode(err) == presence.ERESET
+	switch {
+	case err != nil && !pruned:
+		return backlog{}, err
+	case !pruned && (len(evs) > 0 || !b.Position().Less(after)):
+		return backlog{after: after, events: evs}, nil
+	}
+	head, err := b.cfg.Log.HeadPosition(ctx)
+	if err != nil {
+		return backlog{}, err
+	}
+	if !pruned && !head.Less(after) {
+		return backlog{after: after}, nil // written on a node further ahead; we catch up
+	}
+	if evs, err = b.cfg.Log.ReadEvents(ctx, head, b.pageSize); err != nil {
+		return backlog{}, err
+	}
+	return backlog{after: head, events: evs, reset: true}, nil
+}
+
+// feed runs next to the r3labs handler of s. It waits until r3labs has
+// attached the subscriber (an event published before would be lost), then
+// writes the backlog and the pending events and lets s go live, then pings
+// until the stream ends.
+func (b *Broker) feed(ctx context.Context, s *subscriber, start backlog, resume bool) {
+	select {
+	case <-s.stream.attached:
+	case <-ctx.Done():
+		return
+	}
+	tick := time.NewTicker(b.cfg.Heartbeat)
+	defer tick.Stop()
+	if err := b.catchUp(ctx, s, start, resume, tick.C); err != nil {
+		if ctx.Err() == nil {
+			b.logger.Warn("sse: backlog read failed; the stream ends and the client resumes by id", "err", err)
+			s.cancel()
+		}
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			// A full buffer needs no ping: the stream is not idle.
+			s.stream.try(pingEvent())
+		}
+	}
+}
+
+// catchUp writes the backlog of a resumed stream, then the events published
+// meanwhile, and makes s live. Why no event is lost or doubled:
+//
+//   - s was registered before the first log read, so every event published
+//     after registration is in its pending queue, and every event published
+//     before it is in the log by the time of that read (the listener
+//     publishes what it has read from the log);
+//   - the backlog is read until a short page, so it ends at or after every
+//     event published before registration;
+//   - s.advance raises s's floor to each page's end: pending events at or
+//     before it were in the backlog and are dropped, later ones are kept;
+//   - takePending makes s live in the same critical section in which it
+//     finds the pending queue empty, so Publish queues the next event on
+//     the stream itself, after everything written so far.
+//
+// Without resume the stream starts after the broker's position at
+// registration; only the pending events are written.
+func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, tick <-chan time.Time) error {
+	if resume {
+		if start.reset {
+			reset := presence.Event{Position: start.after, Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
+			if err := s.stream.send(ctx, newWire(reset).event()); err != nil {
+				return err
+			}
+			s.advance(start.after)
+		}
+		after, page := start.after, start.events
+		for {
+			for _, ev := range page {
+				if s.wantsEvent(ev) {
+					if err := s.stream.send(ctx, newWire(ev).event()); err != nil {
+						return err
+					}
+				}
+				after = ev.Position
+			}
+			s.advance(after)
+			if len(page) < b.pageSize {
+				break
+			}
+			select {
+			case <-tick:
+				s.stream.try(pingEvent()) // a slow log read must not look like a dead stream
+			default:
+			}
+			var err error
+			if page, err = b.cfg.Log.ReadEvents(ctx, after, b.pageSize); err != nil {
+				return err // ERESET too: the client reconnects and gets the reset
+			}
+		}
+		if after.Less(s.regPos) {
+			b.logger.Error("sse: the log read is behind the published position; events may be missing",
+				"read", after.String(), "published", s.regPos.String())
+		}
+	}
+	for {
+		evs := s.takePending()
+		if evs == nil {
+			return nil // live
+		}
+		for _, ev := range evs {
+			if err := s.stream.send(ctx, newWire(ev).event()); err != nil {
+				return err
+			}
+		}
+		s.advance(evs[len(evs)-1].Position)
+	}
+}
+
+// wantsEvent reports whether a backlog event is for s. Channel events are
+// internal; they reach a stream only as a change of its topics. Events that
+// Publish would refuse are skipped here too.
+func (s *subscriber) wantsEvent(ev presence.Event) bool {
+	t, err := presence.ParseTopic(ev.Topic, false)
+	if err != nil || t.Root == presence.TopicChannels || strings.ContainsAny(ev.Kind, "\r\n") {
+		return false
+	}
+	return s.wants(t)
+}

@@ -1,0 +1,198 @@
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+
+	presence "github.com/presenced/presenced"
+)
+
+// ServeEvents serves GET /v1/events?topic=T&topic=U: the events of those
+// topic patterns (a topic parameter may also hold a comma-separated list).
+// Errors, before the stream starts: 422 for a bad or missing topic, 413 for
+// more than MaxTopics, 400 for a bad Last-Event-ID, 503 when the broker is
+// not open or the log cannot be read.
+func (b *Broker) ServeEvents(w http.ResponseWriter, r *http.Request) {
+	var raw []string
+	for _, v := range r.URL.Query()["topic"] {
+		raw = append(raw, strings.Split(v, ",")...)
+	}
+	if len(raw) == 0 {
+		writeError(w, presence.Errorf(presence.EINVALID, "Name at least one topic: ?topic=agents.*.presence."))
+		return
+	}
+	topics, err := b.parseTopics(raw)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b.serve(w, r, topics, "")
+}
+
+// ServeChannel serves GET /v1/channels/{id}/events: the stream of a
+// channel, whose topics follow the channel's subscriptions while the
+// stream is open. It answers 404 for an unknown channel, or when the
+// broker has no ChannelService; otherwise as ServeEvents.
+func (b *Broker) ServeChannel(w http.ResponseWriter, r *http.Request, channelID string) {
+	if b.cfg.Channels == nil {
+		writeError(w, presence.Errorf(presence.ENOTFOUND, "Channel %q not found.", channelID))
+		return
+	}
+	b.serve(w, r, nil, channelID)
+}
+
+// serve runs one stream. In order:
+//
+//  1. register the subscriber: from here every published event for it is
+//     kept, in its pending queue;
+//  2. (channels) load the channel's topics;
+//  3. (resume) read the first page of the backlog, so that a log that
+//     cannot be read still gets an HTTP error;
+//  4. start the r3labs handler, and next to it the feeder, which writes the
+//     backlog, then the pending events, then goes live.
+//
+// The handler returns after the stream's context ends (client gone, write
+// failed or timed out, subscriber dropped, broker closed) and the feeder
+// has finished.
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presence.Topic]struct{}, channelID string) {
+	after, resume, err := lastEventID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !b.enter() {
+		writeError(w, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later."))
+		return
+	}
+	defer b.wg.Done()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(b.ctx, cancel)()
+
+	s := &subscriber{cancel: cancel, channelID: channelID, maxQueue: b.cfg.BufferSize}
+	if !b.register(s, topics, after, resume) {
+		writeError(w, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later."))
+		return
+	}
+	defer b.unregister(s)
+
+	if channelID != "" {
+		ch, err := b.cfg.Channels.FindChannelByID(ctx, channelID)
+		if err != nil {
+			b.writeError(w, err)
+			return
+		}
+		topics, err := b.parseTopics(ch.Topics)
+		if err != nil {
+			b.writeError(w, err)
+			return
+		}
+		b.setChannelTopics(s, topics)
+	}
+
+	var start backlog
+	if resume {
+		if start, err = b.firstPage(ctx, after); err != nil {
+			b.writeError(w, err)
+			return
+		}
+	}
+
+	s.stream = b.streams.open()
+	var feeder sync.WaitGroup
+	feeder.Go(func() { b.feed(ctx, s, start, resume) })
+	s.stream.serve(ctx, cancel, w, r)
+	cancel() // serve returns after ctx ended, unless r3labs refused to start: stop the feeder
+	feeder.Wait()
+	// Removed only now that r3labs has deregistered the subscriber and
+	// nothing publishes to the stream any more.
+	b.unregister(s)
+	s.stream.remove()
+}
+
+// parseTopics parses a list of topic patterns into a set. Internal channel
+// topics are refused: their events never reach clients.
+func (b *Broker) parseTopics(raw []string) (map[presence.Topic]struct{}, error) {
+	if len(raw) > b.cfg.MaxTopics {
+		return nil, presence.Errorf(presence.ETOOLARGE, "A stream takes at most %d topics; got %d.", b.cfg.MaxTopics, len(raw))
+	}
+	set := make(map[presence.Topic]struct{}, len(raw))
+	for _, v := range raw {
+		t, err := presence.ParseTopic(v, true)
+		if err != nil {
+			return nil, err
+		}
+		if t.Root == presence.TopicChannels {
+			return nil, presence.Errorf(presence.EINVALID, "Topic %q is internal; open the channel's own stream instead.", v)
+		}
+		set[t] = struct{}{}
+	}
+	return set, nil
+}
+
+// lastEventID returns the position a reconnecting client has seen: the
+// Last-Event-ID header (sent by browsers on reconnect) or else the
+// last_event_id parameter (for a first connect, where EventSource cannot
+// set headers). The header wins: on reconnect the URL still holds the
+// first id.
+func lastEventID(r *http.Request) (presence.Position, bool, error) {
+	s := r.Header.Get("Last-Event-ID")
+	if s == "" {
+		s = r.URL.Query().Get("last_event_id")
+	}
+	if s == "" {
+		return presence.Position{}, false, nil
+	}
+	p, err := presence.ParsePosition(s)
+	if err != nil {
+		return presence.Position{}, false, err
+	}
+	return p, true, nil
+}
+
+// writeError logs an internal error, then writes it.
+func (b *Broker) writeError(w http.ResponseWriter, err error) {
+	if code := presence.ErrorCode(err); code == presence.EINTERNAL || code == presence.EUNAVAILABLE {
+		b.logger.Error("sse: stream not started", "err", err)
+	}
+	writeError(w, err)
+}
+
+// writeError writes err as the JSON error body of the API. The codes here
+// are the ones a stream can fail with before it starts; the status table
+// of the http package maps the same codes the same way.
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch presence.ErrorCode(err) {
+	case presence.EINVALID:
+		status = http.StatusUnprocessableEntity
+	case presence.EBADREQUEST:
+		status = http.StatusBadRequest
+	case presence.ENOTFOUND:
+		status = http.StatusNotFound
+	case presence.ETOOLARGE:
+		status = http.StatusRequestEntityTooLarge
+	case presence.EUNAUTHORIZED:
+		status = http.StatusUnauthorized
+	case presence.EFORBIDDEN:
+		status = http.StatusForbidden
+	case presence.EUNAVAILABLE, presence.ERESET:
+		status = http.StatusServiceUnavailable
+	}
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	body.Error.Code = presence.ErrorCode(err)
+	body.Error.Message = presence.ErrorMessage(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,109 @@
+package sse
+
+import (
+	"context"
+	"sync"
+
+	presence "github.com/presenced/presenced"
+)
+
+// subscriber is one SSE connection. Until its backlog is written it is not
+// live: published events wait in pending (bounded) and its feeder writes
+// them after the backlog. Once live, Publish queues events on its stream
+// directly. Either way Publish never waits for it: when it cannot take an
+// event it is evicted, its stream ends and the client resumes by id.
+type subscriber struct {
+	stream    *stream
+	cancel    context.CancelFunc // ends the connection
+	channelID string             // "" for a /v1/events stream
+	maxQueue  int                // the bound on pending
+
+	// Guarded by Broker.mu.
+	registered     bool
+	seen           uint64            // Broker.seq of the last event it was offered: one delivery per event
+	channelUpdated bool              // a live channel event set its topics
+	regPos         presence.Position // the broker's position at registration
+
+	// topics is the subscriber's set of patterns. It is written with both
+	// Broker.mu and mu held and read with either; a set is never changed,
+	// only replaced, so a reader may keep using the one it read.
+	topics map[presence.Topic]struct{}
+
+	// mu guards the fields below. Lock order: Broker.mu before mu.
+	mu      sync.Mutex
+	live    bool
+	pending []presence.Event
+	// floor is the newest position written to the client or read from the
+	// log for it. Events at or before it are never written (again): this
+	// one comparison makes the hand-over from backlog to live free of
+	// duplicates, and drops events a log read saw before the listener did.
+	floor presence.Position
+}
+
+// offer hands ev to s without blocking. w is ev in wire form, built on
+// first use. It returns false when s cannot keep up and must be evicted.
+func (s *subscriber) offer(ev presence.Event, w func() *wire) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.floor.Less(ev.Position) {
+		return true // already written, or read from the log for s
+	}
+	if !s.live {
+		if len(s.pending) >= s.maxQueue {
+			return false
+		}
+		s.pending = append(s.pending, ev)
+		return true
+	}
+	if !s.stream.try(w().event()) {
+		return false
+	}
+	s.floor = ev.Position
+	return true
+}
+
+// wants reports whether s is subscribed to a pattern that matches t.
+func (s *subscriber) wants(t presence.Topic) bool {
+	s.mu.Lock()
+	topics := s.topics
+	s.mu.Unlock()
+	for _, k := range t.MatchKeys() {
+		if _, ok := topics[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// advance records that the log has been read up to p for s: live events
+// at or before p are already covered by the backlog, so the ones waiting
+// are dropped and later ones are not queued.
+func (s *subscriber) advance(p presence.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.floor.Less(p) {
+		return
+	}
+	s.floor = p
+	i := 0
+	for i < len(s.pending) && !p.Less(s.pending[i].Position) {
+		i++
+	}
+	s.pending = s.pending[i:]
+}
+
+// takePending returns the events waiting for s, oldest first. When none
+// wait, s goes live instead, in the same critical section, so that no
+// event can slip between the last pending one and the first live one.
+func (s *subscriber) takePending() []presence.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		s.live = true
+		s.pending = nil
+		return nil
+	}
+	evs := s.pending
+	s.pending = nil
+	return evs
+}
