@@ -4,7 +4,7 @@ GO      ?= go
 SQLC    := $(GO) tool -modfile=tools/go.mod sqlc
 PKGS    := ./...
 # Packages with goroutines of their own run under the race detector.
-RACE_PKGS := ./db/... ./sse/... ./client/... ./http/... ./cmd/...
+RACE_PKGS := ./db/... ./sse/... ./client/... ./http/... ./node/... ./cmd/...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .DEFAULT_GOAL := help
@@ -36,7 +36,7 @@ verify: ## Fail when generated code is stale, code is unformatted or go vet comp
 .PHONY: test
 test: verify ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|cmd)(/|$$)')
+	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
 
 .PHONY: test-race
 test-race: ## Run every package under the race detector.

@@ -21,7 +21,7 @@ func TestReportStatusTime(t *testing.T) {
 	type row struct {
 		Day     time.Time
 		Status  string
-		Seconds float64
+		Seconds float64 // numeric in SQL
 	}
 	rows, err := d.Pool().Query(ctx, `SELECT day, status_id, seconds FROM report.status_time($1, $2, 'Europe/Paris') WHERE agent_id = 'a1'`,
 		time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 21, 0, 45, 0, 0, time.UTC))

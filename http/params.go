@@ -34,11 +34,12 @@ func boolParam(r *http.Request, name string) (bool, error) {
 	return b, nil
 }
 
-// idParam reads a numeric path id.
-func idParam(r *http.Request, name string) (int64, error) {
-	n, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+// spellIDParam reads a spell id from the path; one that is not a number
+// cannot exist.
+func spellIDParam(r *http.Request) (int64, error) {
+	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || n < 1 {
-		return 0, presence.Errorf(presence.ENOTFOUND, "%s %q does not exist.", name, r.PathValue(name))
+		return 0, presence.ReasonErrorf(presence.ENOTFOUND, "spell_not_found", "Spell %q does not exist.", r.PathValue("id"))
 	}
 	return n, nil
 }

@@ -56,8 +56,8 @@ func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	etag := ""
-	if s.Events != nil {
-		etag = `W/"` + s.Events.Position().String() + `"`
+	if s.EventPosition != nil {
+		etag = `W/"` + s.EventPosition().String() + `"`
 		if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
 			w.Header().Set("ETag", etag)
 			w.WriteHeader(http.StatusNotModified)

@@ -16,9 +16,6 @@ import (
 type EventStreamer interface {
 	ServeEvents(w http.ResponseWriter, r *http.Request)
 	ServeChannel(w http.ResponseWriter, r *http.Request, channelID string)
-	// Position is the newest event position this node has delivered; it
-	// changes whenever anything committed, so it serves as a cheap ETag.
-	Position() presence.Position
 }
 
 // Server is the HTTP server of presenced. Set the services, then Open.
@@ -37,6 +34,12 @@ type Server struct {
 	SpellService    presence.SpellService
 	ChannelService  presence.ChannelService
 	Events          EventStreamer
+
+	// EventPosition is the newest event position this node has read from
+	// the log (it starts at the log's head, not at zero, so a restarted node
+	// cannot mistake old data for new). Every committed change writes an
+	// event, so it serves as a cheap ETag; nil disables ETags.
+	EventPosition func() presence.Position
 
 	// Ready reports whether this node can serve (database reachable,
 	// migrations applied, listener connected); nil means always ready.

@@ -32,7 +32,7 @@ func (s *Server) handleSpellList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSpellGet(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r, "id")
+	id, err := spellIDParam(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -46,7 +46,7 @@ func (s *Server) handleSpellGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSpellDelete(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r, "id")
+	id, err := spellIDParam(r)
 	if err == nil {
 		err = s.SpellService.DeleteSpell(r.Context(), id)
 	}
@@ -58,7 +58,7 @@ func (s *Server) handleSpellDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSpellRestore(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r, "id")
+	id, err := spellIDParam(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return

@@ -29,7 +29,7 @@ WHERE s.deleted_at IS NULL;
 -- +goose StatementBegin
 CREATE FUNCTION report.status_time(p_from timestamptz, p_to timestamptz, p_tz text)
 RETURNS TABLE (agent_id text, day date, status_id text, status_label text,
-               system_presence text, seconds double precision)
+               system_presence text, seconds numeric)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     WITH clipped AS (
         SELECT s.agent_id, s.status_id,
@@ -50,7 +50,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
         WHERE c.hi > c.lo
     )
     SELECT cut.agent_id, cut.day, cut.status_id, st.label, st.system_presence,
-           sum(extract(epoch FROM cut.hi - cut.lo))::double precision
+           sum(extract(epoch FROM cut.hi - cut.lo))
     FROM cut
     JOIN statuses st ON st.id = cut.status_id
     WHERE cut.hi > cut.lo

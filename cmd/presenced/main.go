@@ -1,0 +1,87 @@
+// Command presenced is the presence service: an HTTP and SSE server on
+// PostgreSQL. Run "presenced help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `presenced — who is online, in which status, since when; live.
+
+Usage:
+  presenced serve [flags]          run the HTTP/SSE server (the default command)
+  presenced migrate up|down|status apply, roll back one, or list migrations
+  presenced psql [psql args]       open psql on the database presenced uses
+  presenced version                print the version
+  presenced help [command]         show help (also: presenced <command> --help)
+
+With no --database-url (or DATABASE_URL), presenced starts a private
+PostgreSQL from the locally installed PostgreSQL binaries under --data-dir
+and stops it on exit. Every flag can also be set by the environment variable
+shown in its help.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "presenced:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a wrong command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run dispatches a command line; main and the tests call it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
+	case "psql":
+		return runPsql(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "presenced", version)
+		return nil
+	case "help", "-h", "--help":
+		if len(args) > 0 {
+			return run(ctx, []string{args[0], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}

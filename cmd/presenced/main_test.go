@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/db/dbtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+func runCmd(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	out, _, err := runCmd(t, ctx, "version")
+	if err != nil || !strings.HasPrefix(out, "presenced ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+	out, _, err = runCmd(t, ctx, "help")
+	if err != nil || !strings.Contains(out, "presenced serve") || !strings.Contains(out, "presenced migrate") {
+		t.Fatalf("help: %q %v", out, err)
+	}
+	_, errOut, err := runCmd(t, ctx, "serve", "--help")
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut, "$PRESENCED_ADDR") || !strings.Contains(errOut, "$DATABASE_URL") {
+		t.Fatalf("serve --help: %q %v", errOut, err)
+	}
+	_, _, err = runCmd(t, ctx, "frobnicate")
+	if exitCode(err) != 2 {
+		t.Fatalf("unknown command: %v", err)
+	}
+	_, _, err = runCmd(t, ctx, "migrate", "sideways", "--database-url", "postgres://x")
+	if exitCode(err) != 2 {
+		t.Fatalf("bad migrate action: %v", err)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t) // migrated already
+	out, _, err := runCmd(t, t.Context(), "migrate", "status", "--database-url", url)
+	if err != nil || !strings.Contains(out, "00001_core.sql") || !strings.Contains(out, "applied") {
+		t.Fatalf("status: %q %v", out, err)
+	}
+	out, _, err = runCmd(t, t.Context(), "migrate", "up", "--database-url", url)
+	if err != nil || !strings.Contains(out, "no pending migrations") {
+		t.Fatalf("up: %q %v", out, err)
+	}
+}
+
+func TestServeStartsAndStops(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := runCmd(t, ctx, "serve", "--addr", addr, "--database-url", url, "--log-level", "warn")
+		done <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel() // what SIGINT does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

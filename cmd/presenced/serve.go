@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/presenced/presenced/node"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs, ef := newFlagSet("serve [flags]", "Runs the presenced HTTP and SSE server.", &cfg, stderr)
+	ef.String(&cfg.Addr, "addr", "PRESENCED_ADDR", "127.0.0.1:8080", "address to listen on")
+	ef.Duration(&cfg.EventRetention, "event-retention", "PRESENCED_EVENT_RETENTION", 7*24*time.Hour,
+		"how long the event log keeps events for resuming streams")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	database, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log})
+	if err := n.Open(ctx); err != nil {
+		return errors.Join(err, database.Close())
+	}
+	log.Info("presenced is serving", "url", n.URL(), "version", version)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return errors.Join(n.Close(), database.Close())
+}

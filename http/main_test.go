@@ -1,0 +1,107 @@
+package http_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db/dbtest"
+	presencehttp "github.com/presenced/presenced/http"
+)
+
+func TestMain(m *testing.M) {
+	code := dbtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			println("goroutine leak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// positionStub stands in for the SSE broker's position in ETag tests.
+type positionStub struct{ pos presence.Position }
+
+func (p *positionStub) ServeEvents(w http.ResponseWriter, r *http.Request)            {}
+func (p *positionStub) ServeChannel(w http.ResponseWriter, r *http.Request, _ string) {}
+func (p *positionStub) Position() presence.Position                                   { return p.pos }
+
+// testServer is a Server on a fresh database.
+type testServer struct {
+	*presencehttp.Server
+	t      *testing.T
+	events *positionStub
+}
+
+func mustOpenServer(t *testing.T) *testServer {
+	t.Helper()
+	d := dbtest.MustOpenDB(t)
+	s := presencehttp.NewServer()
+	s.Addr = "127.0.0.1:0"
+	s.AgentService, s.StatusService, s.PresenceService, s.SpellService, s.ChannelService = d, d, d, d, d
+	stub := &positionStub{}
+	s.EventPosition = stub.Position
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(t.Context()) })
+	return &testServer{Server: s, t: t, events: stub}
+}
+
+// do sends a request and returns the status and the decoded JSON body.
+func (s *testServer) do(method, path, body string, header ...string) (int, map[string]any, http.Header) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			s.t.Fatalf("%s %s: body is not a JSON object: %s", method, path, raw)
+		}
+	}
+	return res.StatusCode, out, res.Header
+}
+
+// must sends a request and fails unless the status is want.
+func (s *testServer) must(want int, method, path, body string) map[string]any {
+	s.t.Helper()
+	code, out, _ := s.do(method, path, body)
+	if code != want {
+		s.t.Fatalf("%s %s = %d %v, want %d", method, path, code, out, want)
+	}
+	return out
+}
+
+// mustError checks status and error code of a failing request.
+func (s *testServer) mustError(want int, code, method, path, body string) {
+	s.t.Helper()
+	out := s.must(want, method, path, body)
+	e, _ := out["error"].(map[string]any)
+	if e == nil || e["code"] != code || e["message"] == "" {
+		s.t.Fatalf("%s %s: error body %v, want code %q", method, path, out, code)
+	}
+}
+
+func items(out map[string]any) []any {
+	v, _ := out["items"].([]any)
+	return v
+}

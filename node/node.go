@@ -1,0 +1,145 @@
+// Package node wires one presenced node: the database services, the event
+// listener feeding the SSE broker, the event pruner and the HTTP server.
+// cmd/presenced runs one; the end-to-end tests and the load programs run
+// several against one database, exactly as production does.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/presenced/presenced/db"
+	presencehttp "github.com/presenced/presenced/http"
+	presencesse "github.com/presenced/presenced/sse"
+)
+
+// Config is what a node needs to know.
+type Config struct {
+	Addr           string        // "127.0.0.1:0" picks a free port
+	DatabaseURL    string        // required
+	EventRetention time.Duration // 0: 7 days
+	Logger         *slog.Logger  // nil: slog.Default()
+	// MaxConns overrides the pool size (0: pgx's default).
+	MaxConns int32
+	// SkipMigrations leaves the schema alone (another node migrates).
+	SkipMigrations bool
+}
+
+// Node is one running presenced node.
+type Node struct {
+	Config Config
+
+	DB       *db.DB
+	Listener *db.Listener
+	Pruner   *db.Pruner
+	Broker   *presencesse.Broker
+	HTTP     *presencehttp.Server
+}
+
+// New returns a node; call Open to start it.
+func New(cfg Config) *Node {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Node{Config: cfg}
+}
+
+// Open starts every part in dependency order; on error it closes what it
+// opened. It returns once the node serves.
+func (n *Node) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = n.Close()
+		}
+	}()
+	log := n.Config.Logger
+	n.DB = db.NewDB(n.Config.DatabaseURL)
+	n.DB.Logger = log
+	n.DB.MaxConns = n.Config.MaxConns
+	if err := n.DB.Open(ctx); err != nil {
+		return err
+	}
+	if !n.Config.SkipMigrations {
+		if err := n.DB.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+
+	n.Broker = presencesse.New(presencesse.Config{Log: n.DB, Channels: n.DB, Logger: log})
+	if err := n.Broker.Open(); err != nil {
+		return err
+	}
+	n.Listener = db.NewListener(n.DB, n.Broker.Publish)
+	if err := n.Listener.Open(ctx); err != nil {
+		return err
+	}
+	n.Pruner = db.NewPruner(n.DB, n.Config.EventRetention)
+	n.Pruner.Open()
+
+	n.HTTP = presencehttp.NewServer()
+	n.HTTP.Addr = n.Config.Addr
+	n.HTTP.Logger = log
+	n.HTTP.AgentService = n.DB
+	n.HTTP.StatusService = n.DB
+	n.HTTP.PresenceService = n.DB
+	n.HTTP.SpellService = n.DB
+	n.HTTP.ChannelService = n.DB
+	n.HTTP.Events = n.Broker
+	n.HTTP.EventPosition = n.Listener.Position
+	n.HTTP.Ready = n.Ready
+	if err := n.HTTP.Open(); err != nil {
+		return fmt.Errorf("listen on %s: %w", n.Config.Addr, err)
+	}
+	return nil
+}
+
+// URL is the node's base URL.
+func (n *Node) URL() string { return n.HTTP.URL() }
+
+// Ready is the /readyz check: database reachable, migrations applied,
+// listener connected.
+func (n *Node) Ready(ctx context.Context) error {
+	if err := n.DB.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	mig, err := n.DB.NewMigrator()
+	if err != nil {
+		return err
+	}
+	defer mig.Close()
+	if pending, err := mig.Pending(ctx); err != nil || pending {
+		return errors.New("migrations not applied")
+	}
+	if !n.Listener.Connected() {
+		return errors.New("event listener not connected")
+	}
+	return nil
+}
+
+// Close stops the node in reverse order: streams end first so that the
+// HTTP shutdown need not wait for them, then requests, the background
+// duties, the listener and the pool.
+func (n *Node) Close() error {
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n.Broker != nil {
+		errs = append(errs, n.Broker.Close())
+	}
+	if n.HTTP != nil {
+		errs = append(errs, n.HTTP.Close(ctx))
+	}
+	if n.Pruner != nil {
+		n.Pruner.Close()
+	}
+	if n.Listener != nil {
+		errs = append(errs, n.Listener.Close())
+	}
+	if n.DB != nil {
+		errs = append(errs, n.DB.Close())
+	}
+	return errors.Join(errs...)
+}
