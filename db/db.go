@@ -101,6 +101,9 @@ func interpretError(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return presence.Errorf(presence.ENOTFOUND, "Not found.")
 	}
+	if isUnavailable(err) {
+		return presence.Errorf(presence.EUNAVAILABLE, "The database is unreachable; retry shortly.")
+	}
 	if pgErr := asPgError(err); pgErr != nil {
 		switch pgErr.Code {
 		case "23505": // unique_violation
