@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -149,8 +150,13 @@ func (n *childNode) stop() {
 	}
 }
 
-// rssKB reads the child's resident memory from /proc.
-func (n *childNode) rssKB() (int, error) {
+// rssKB reads the child's resident memory from /proc; with collect, after
+// the child collected its garbage.
+func (n *childNode) rssKB(collect bool) (int, error) {
+	if collect {
+		_ = n.cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(time.Second)
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
@@ -177,6 +183,15 @@ func runNode(args []string) int {
 		return 1
 	}
 	fmt.Println("READY", n.URL())
+	// SIGUSR1: collect garbage and return it to the OS, so that the parent
+	// reads live memory from /proc rather than garbage not yet collected.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			debug.FreeOSMemory()
+		}
+	}()
 	<-ctx.Done()
 	_ = n.Close()
 	return 0
