@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
 	presencehttp "github.com/presenced/presenced/http"
 )
@@ -39,32 +40,57 @@ type testServer struct {
 	*presencehttp.Server
 	t      *testing.T
 	events *positionStub
+	db     *db.DB
 }
 
-func mustOpenServer(t *testing.T) *testServer {
+// testAdminToken is the admin token of every test server; the request
+// helpers send it unless told otherwise.
+const testAdminToken = "test-admin-token-0123456789abcdef0123456789abcdef"
+
+// mustOpenServer opens a server on a fresh database with auth on, as in
+// production, and testAdminToken stored as an admin token.
+func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServer {
 	t.Helper()
 	d := dbtest.MustOpenDB(t)
 	s := presencehttp.NewServer()
 	s.Addr = "127.0.0.1:0"
 	s.AgentService, s.StatusService, s.PresenceService, s.SpellService, s.ChannelService = d, d, d, d, d
+	s.TokenService, s.AuditLog = d, d
+	if f, ok := any(d).(presence.SessionAgentFinder); ok {
+		s.SessionAgents = f
+	}
+	if f, ok := any(d).(presence.WorkAgentFinder); ok {
+		s.WorkAgents = f
+	}
+	if _, err := d.EnsureToken(t.Context(), testAdminToken, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}}); err != nil {
+		t.Fatal(err)
+	}
 	stub := &positionStub{}
 	s.EventPosition = stub.Position
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close(t.Context()) })
-	return &testServer{Server: s, t: t, events: stub}
+	return &testServer{Server: s, t: t, events: stub, db: d}
 }
 
-// do sends a request and returns the status and the decoded JSON body.
+// do sends a request and returns the status and the decoded JSON body. It
+// sends testAdminToken unless header names an Authorization ("" for none).
 func (s *testServer) do(method, path, body string, header ...string) (int, map[string]any, http.Header) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+		}
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
