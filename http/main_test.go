@@ -38,9 +38,10 @@ func (p *positionStub) Position() presence.Position                             
 // testServer is a Server on a fresh database.
 type testServer struct {
 	*presencehttp.Server
-	t      *testing.T
-	events *positionStub
-	db     *db.DB
+	t       *testing.T
+	events  *positionStub
+	db      *db.DB
+	adminID string // the id of testAdminToken
 }
 
 // testAdminToken is the admin token of every test server; the request
@@ -62,7 +63,8 @@ func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServe
 	if f, ok := any(d).(presence.WorkAgentFinder); ok {
 		s.WorkAgents = f
 	}
-	if _, err := d.EnsureToken(t.Context(), testAdminToken, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}}); err != nil {
+	admin, err := d.EnsureToken(t.Context(), testAdminToken, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	stub := &positionStub{}
@@ -74,7 +76,7 @@ func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close(t.Context()) })
-	return &testServer{Server: s, t: t, events: stub, db: d}
+	return &testServer{Server: s, t: t, events: stub, db: d, adminID: admin.ID}
 }
 
 // do sends a request and returns the status and the decoded JSON body. It
@@ -130,4 +132,37 @@ func (s *testServer) mustError(want int, code, method, path, body string) {
 func items(out map[string]any) []any {
 	v, _ := out["items"].([]any)
 	return v
+}
+
+// mustToken makes a token with the given scopes, bound to agent unless it
+// is "", and returns its secret.
+func (s *testServer) mustToken(agent string, scopes ...string) string {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"scopes": scopes})
+	if agent != "" {
+		body, _ = json.Marshal(map[string]any{"scopes": scopes, "agent_id": agent})
+	}
+	out := s.must(201, "POST", "/v1/tokens", string(body))
+	return out["token"].(string)
+}
+
+// as sends a request with token ("" for none) and returns status and body.
+func (s *testServer) as(token, method, path, body string, header ...string) (int, map[string]any) {
+	s.t.Helper()
+	auth := ""
+	if token != "" {
+		auth = "Bearer " + token
+	}
+	code, out, _ := s.do(method, path, body, append([]string{"Authorization", auth}, header...)...)
+	return code, out
+}
+
+// mustAs fails unless a request with token answers want.
+func (s *testServer) mustAs(want int, token, method, path, body string) map[string]any {
+	s.t.Helper()
+	code, out := s.as(token, method, path, body)
+	if code != want {
+		s.t.Fatalf("%s %s = %d %v, want %d", method, path, code, out, want)
+	}
+	return out
 }
