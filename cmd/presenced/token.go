@@ -28,10 +28,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		action, args = args[0], args[1:]
 	}
+	var rest []string // the id may come before or after the flags
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		rest, args = args[:1], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rest := fs.Args()
+	rest = append(rest, fs.Args()...)
 	switch {
 	case action == "create" && len(rest) == 0, action == "list" && len(rest) == 0, action == "revoke" && len(rest) == 1:
 	default:
