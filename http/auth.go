@@ -27,6 +27,7 @@ var rules = map[string]rule{
 	"GET /readyz":       open(),
 	"GET /openapi.json": open(),
 	"GET /":             open(), // the wallboard page; its data comes through authorized fetches and streams
+	"GET /{$}":          open(), // the same, registered exactly
 	"/":                 open(), // the not-found answer
 	"GET /metrics":      {scope: presence.ScopeRead, target: global, public: func(s *Server) bool { return s.Security.PublicMetrics }},
 
