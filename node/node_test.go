@@ -33,13 +33,16 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
+// adminToken is the bootstrap admin token every test node is started with.
+const adminToken = "node-test-admin-token-0123456789abcdef0123456789"
+
 // mustOpenNode starts a node on url and closes it when t ends.
 func mustOpenNode(t *testing.T, url string, addr string) *node.Node {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	n := node.New(node.Config{Addr: addr, DatabaseURL: url, Logger: quiet})
+	n := node.New(node.Config{Addr: addr, DatabaseURL: url, AdminToken: adminToken, Logger: quiet})
 	if err := n.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +64,7 @@ func request(t *testing.T, method, url, body string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0
@@ -81,7 +85,7 @@ func subscribe(t *testing.T, base string, topics []string, lastID string) *subsc
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &subscriber{cancel: cancel, done: make(chan struct{})}
-	opts := client.Options{BaseURL: base, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}
+	opts := client.Options{BaseURL: base, Token: adminToken, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}
 	ch := client.Subscribe(ctx, opts, topics, lastID)
 	go func() {
 		defer close(s.done)
@@ -254,7 +258,7 @@ func TestChannelTopicsChangeAcrossNodes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	events := client.SubscribeChannel(ctx, client.Options{BaseURL: b.URL()}, ch.ID, "")
+	events := client.SubscribeChannel(ctx, client.Options{BaseURL: b.URL(), Token: adminToken}, ch.ID, "")
 	waitSubscribed(t, b, 1)
 	put(t, a.URL(), "/v1/agents/a2/presence", `{"status": "busy"}`) // not subscribed
 	put(t, a.URL(), "/v1/agents/a1/presence", `{"status": "busy"}`)

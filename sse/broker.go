@@ -15,6 +15,7 @@ package sse
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,14 @@ type Config struct {
 
 	// MaxTopics bounds the topics of one stream, channels included.
 	MaxTopics int
+
+	// Authorize, when set, says whether the request may subscribe to a
+	// topic pattern: nil, or an error such as EFORBIDDEN. A stream that
+	// asks for a refused topic, itself or through its channel, is refused
+	// before it starts; when a channel's topics change while it streams,
+	// the refused ones are left out. It runs with the broker's lock held
+	// for live changes: it must be quick and must not block.
+	Authorize func(r *http.Request, t presence.Topic) error
 
 	Logger *slog.Logger // default slog.Default()
 }

@@ -23,6 +23,7 @@ import (
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/pgcluster"
+	presencehttp "github.com/presenced/presenced/http"
 	"github.com/presenced/presenced/node"
 )
 
@@ -176,8 +177,10 @@ func runNode(args []string) int {
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: *url, SkipMigrations: true,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	// No rate limit: the load is the point.
+	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: *url, SkipMigrations: true, AdminToken: loadToken,
+		Security: presencehttp.Security{MaxStreamsPerToken: 1_000_000},
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err := n.Open(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		return 1
@@ -207,10 +210,24 @@ func exec1(ctx context.Context, url, sql string) error {
 	return err
 }
 
-// httpClient keeps enough idle connections for every worker.
+// loadToken is the admin token the nodes are started with; every request
+// of the load program sends it, as a real client would send its own.
+const loadToken = "presenced-load-admin-token-0123456789abcdef"
+
+// httpClient keeps enough idle connections for every worker and sends the
+// token.
 func httpClient(conns int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: bearer{&http.Transport{
 		MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-	}}
+	}}}
+}
+
+// bearer adds the token to every request.
+type bearer struct{ next http.RoundTripper }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+loadToken)
+	return b.next.RoundTrip(r)
 }

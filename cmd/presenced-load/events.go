@@ -26,7 +26,7 @@ type rawSubscriber struct {
 // subscribe opens n streams on base for topic(i), waits until all are
 // open, and returns them; they read until ctx ends.
 func subscribe(ctx context.Context, base string, n int, topic func(i int) string, measure bool, wg *sync.WaitGroup) ([]*rawSubscriber, error) {
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
+	c := &http.Client{Transport: bearer{&http.Transport{MaxIdleConnsPerHost: n}}}
 	subs := make([]*rawSubscriber, n)
 	opened := make(chan error, n)
 	for i := range n {

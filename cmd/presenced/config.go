@@ -20,6 +20,7 @@ type Config struct {
 	LogFormat      string
 	LogLevel       string
 	EventRetention time.Duration
+	Auth           authConfig // security.go
 }
 
 // envFlags registers flags whose defaults come from the environment, and

@@ -16,6 +16,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ef.String(&cfg.Addr, "addr", "PRESENCED_ADDR", "127.0.0.1:8080", "address to listen on")
 	ef.Duration(&cfg.EventRetention, "event-retention", "PRESENCED_EVENT_RETENTION", 7*24*time.Hour,
 		"how long the event log keeps events for resuming streams")
+	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,9 +31,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log})
+	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log,
+		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {
 		return errors.Join(err, database.Close())
+	}
+	// Not cut short by a signal: a token made must reach its file.
+	if err := firstStart(context.WithoutCancel(ctx), cfg, n.DB, n.URL(), stdout, log); err != nil {
+		return errors.Join(err, n.Close(), database.Close())
 	}
 	log.Info("presenced is serving", "url", n.URL(), "version", version)
 	<-ctx.Done()

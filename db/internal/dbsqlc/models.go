@@ -21,6 +21,16 @@ type Agent struct {
 	DeletedAt         *time.Time
 }
 
+type Audit struct {
+	ID         int64
+	At         time.Time
+	Actor      *string
+	Action     string
+	TargetType string
+	TargetID   string
+	AgentID    *string
+}
+
 type Channel struct {
 	ID        string
 	Topics    []string
@@ -60,6 +70,16 @@ type PresenceRecord struct {
 	CapacityInUse      int32
 	Queues             []string
 	AgentDeletedAt     *time.Time
+}
+
+type ReportAudit struct {
+	ID           int64
+	At           time.Time
+	ActorTokenID *string
+	Action       string
+	TargetType   string
+	TargetID     string
+	AgentID      *string
 }
 
 type ReportCurrentPresence struct {
@@ -123,4 +143,16 @@ type Status struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	DeletedAt      *time.Time
+}
+
+type Token struct {
+	ID         string
+	Name       string
+	SecretHash []byte
+	Scopes     []string
+	AgentID    *string
+	CreatedAt  time.Time
+	CreatedBy  *string
+	RevokedAt  *time.Time
+	RevokedBy  *string
 }
