@@ -112,6 +112,9 @@ func (db *DB) FindPresences(ctx context.Context, f presence.PresenceFilter) ([]*
 		return nil, "", err
 	}
 	limit := pageLimit(f.Limit)
+	if f.Limit > presence.MaxPageSize {
+		limit = min(f.Limit, presence.MaxBulkPresence)
+	}
 	p := dbsqlc.PresenceListParams{After: c.ID, MaxRows: int32(limit)}
 	if len(f.AgentIDs) > 0 {
 		p.AgentIds = f.AgentIDs

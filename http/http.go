@@ -133,13 +133,18 @@ func jsonKind(goKind string) string {
 	}
 }
 
-// listParams reads ?limit= and ?cursor=.
+// listParams reads ?limit= (1 to MaxPageSize) and ?cursor=.
 func listParams(r *http.Request) (limit int, cursor string, err error) {
+	return listParamsMax(r, presence.MaxPageSize)
+}
+
+// listParamsMax reads ?limit= (1 to max) and ?cursor=.
+func listParamsMax(r *http.Request, max int) (limit int, cursor string, err error) {
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		n, convErr := strconv.Atoi(v)
-		if convErr != nil || n < 1 || n > presence.MaxPageSize {
-			return 0, "", presence.Errorf(presence.EBADREQUEST, "limit must be a whole number from 1 to %d.", presence.MaxPageSize)
+		if convErr != nil || n < 1 || n > max {
+			return 0, "", presence.Errorf(presence.EBADREQUEST, "limit must be a whole number from 1 to %d.", max)
 		}
 		limit = n
 	}

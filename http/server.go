@@ -42,6 +42,8 @@ type Server struct {
 	// event, so it serves as a cheap ETag; nil disables ETags.
 	EventPosition func() presence.Position
 
+	bulk bulkCache // recent bulk presence answers, see handlePresenceList
+
 	// Ready reports whether this node can serve (database reachable,
 	// migrations applied, listener connected); nil means always ready.
 	Ready func(ctx context.Context) error

@@ -87,8 +87,12 @@ func (e *env) seed(ctx context.Context, n int) error {
 			return err
 		}
 	}
-	_, err := e.db.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at)
-		SELECT id, 'available', 'manual', now() FROM agents`)
+	if _, err := e.db.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at)
+		SELECT id, 'available', 'manual', now() FROM agents`); err != nil {
+		return err
+	}
+	// Statistics now, as autovacuum would do a little later.
+	_, err := e.db.Pool().Exec(ctx, `ANALYZE`)
 	return err
 }
 
