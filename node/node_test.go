@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
@@ -302,5 +303,76 @@ func TestChannelTopicsChangeAcrossNodes(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event after the topic change")
+	}
+}
+
+// Many writers whose transactions sleep a random time before committing
+// (some rolling back): an SSE subscriber on another node receives every
+// committed event exactly once, in position order.
+func TestSubscriberGetsEveryEventOnceWhateverTheCommitOrder(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	a, b := mustOpenNode(t, url, ""), mustOpenNode(t, url, "")
+	sub := subscribe(t, b.URL(), []string{"admin"}, "")
+	waitSubscribed(t, b, 1)
+
+	const writers, perWriter = 16, 15
+	var mu sync.Mutex
+	committed := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				tx, err := a.DB.Pool().Begin(t.Context())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := tx.Exec(t.Context(), `SELECT event_append('admin', 'admin', jsonb_build_object('k', $1::text))`, key); err != nil {
+					t.Error(err)
+				}
+				time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+				if rand.IntN(6) == 0 {
+					_ = tx.Rollback(t.Context())
+					continue
+				}
+				if err := tx.Commit(t.Context()); err != nil {
+					t.Error(err)
+					continue
+				}
+				mu.Lock()
+				committed[key] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	evs := sub.waitFor(t, "admin", len(committed), 30*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	evs = sub.got()
+	seen := map[string]int{}
+	var last presence.Position
+	for _, ev := range evs {
+		var body struct{ K string }
+		if err := json.Unmarshal(ev.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		seen[body.K]++
+		pos, err := presence.ParsePosition(ev.ID)
+		if err != nil || !last.Less(pos) {
+			t.Fatalf("event %s out of order after %s", ev.ID, last)
+		}
+		last = pos
+	}
+	for k := range committed {
+		if seen[k] != 1 {
+			t.Fatalf("event %s received %d times", k, seen[k])
+		}
+	}
+	if len(seen) != len(committed) {
+		t.Fatalf("received %d distinct events, %d committed", len(seen), len(committed))
 	}
 }
