@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	presencehttp "github.com/presenced/presenced/http"
 	presencesse "github.com/presenced/presenced/sse"
@@ -26,6 +27,10 @@ type Config struct {
 	MaxConns int32
 	// SkipMigrations leaves the schema alone (another node migrates).
 	SkipMigrations bool
+	// HeartbeatInterval and MaxMissedHeartbeats are the session heartbeat
+	// policy (0: 20 s and 2, as in Pega).
+	HeartbeatInterval   time.Duration
+	MaxMissedHeartbeats int
 }
 
 // Node is one running presenced node.
@@ -35,6 +40,7 @@ type Node struct {
 	DB       *db.DB
 	Listener *db.Listener
 	Pruner   *db.Pruner
+	Sweeper  *db.Sweeper
 	Broker   *presencesse.Broker
 	HTTP     *presencehttp.Server
 }
@@ -59,6 +65,16 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.DB = db.NewDB(n.Config.DatabaseURL)
 	n.DB.Logger = log
 	n.DB.MaxConns = n.Config.MaxConns
+	n.DB.Heartbeats = presence.DefaultHeartbeatPolicy()
+	if n.Config.HeartbeatInterval != 0 {
+		n.DB.Heartbeats.Interval = n.Config.HeartbeatInterval
+	}
+	if n.Config.MaxMissedHeartbeats != 0 {
+		n.DB.Heartbeats.MaxMissed = n.Config.MaxMissedHeartbeats
+	}
+	if err := n.DB.Heartbeats.Validate(); err != nil {
+		return err
+	}
 	if err := n.DB.Open(ctx); err != nil {
 		return err
 	}
@@ -78,6 +94,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	}
 	n.Pruner = db.NewPruner(n.DB, n.Config.EventRetention)
 	n.Pruner.Open()
+	n.Sweeper = db.NewSweeper(n.DB)
+	n.Sweeper.Open()
 
 	n.HTTP = presencehttp.NewServer()
 	n.HTTP.Addr = n.Config.Addr
@@ -87,6 +105,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.PresenceService = n.DB
 	n.HTTP.SpellService = n.DB
 	n.HTTP.ChannelService = n.DB
+	n.HTTP.SessionService = n.DB
+	n.HTTP.QueueService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready
@@ -134,6 +154,9 @@ func (n *Node) Close() error {
 	}
 	if n.Pruner != nil {
 		n.Pruner.Close()
+	}
+	if n.Sweeper != nil {
+		n.Sweeper.Close()
 	}
 	if n.Listener != nil {
 		errs = append(errs, n.Listener.Close())

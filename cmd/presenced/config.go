@@ -20,6 +20,9 @@ type Config struct {
 	LogFormat      string
 	LogLevel       string
 	EventRetention time.Duration
+
+	HeartbeatInterval   time.Duration
+	MaxMissedHeartbeats int
 }
 
 // envFlags registers flags whose defaults come from the environment, and
