@@ -26,8 +26,9 @@ type DB struct {
 	// Heartbeats is the session heartbeat policy (zero: 20 s, 2 missable).
 	Heartbeats presence.HeartbeatPolicy
 
-	pool *pgxpool.Pool
-	q    *dbsqlc.Queries
+	pool  *pgxpool.Pool
+	q     *dbsqlc.Queries
+	beats beatBatcher // heartbeats that arrive together share one UPDATE
 }
 
 // NewDB returns a DB for the given connection URL; call Open before use.

@@ -83,14 +83,15 @@ func (db *DB) applyStatus(ctx context.Context, tx pgx.Tx, agentID, statusID, rea
 }
 
 // Heartbeat implements presence.SessionService. The fast path is one
-// statement outside any explicit transaction (see SessionBeat); only a beat
-// that changes the session's flags takes the agent's lock.
+// statement outside any explicit transaction, shared with the beats that
+// arrive at the same time (see SessionBeatMany and beatBatcher); only a
+// beat that changes the session's flags takes the agent's lock.
 func (db *DB) Heartbeat(ctx context.Context, sessionID string, idle *bool) error {
-	n, err := db.q.SessionBeat(ctx, db.pool, dbsqlc.SessionBeatParams{ID: sessionID, Idle: idle})
+	beaten, err := db.beats.beat(ctx, db, sessionID, idle)
 	if err != nil {
 		return interpretError(err)
 	}
-	if n == 1 {
+	if beaten {
 		return nil
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {

@@ -16,9 +16,10 @@ import (
 )
 
 // fastPolicy is the heartbeat policy of the timing tests: a beat every
-// 200ms, 2 missable, so a silent session is stale after 500ms and declared
-// lost within 600ms.
-var fastPolicy = presence.HeartbeatPolicy{Interval: 200 * time.Millisecond, MaxMissed: 2}
+// 400ms, 2 missable, so a silent session is stale after 1s and declared
+// lost within 1.2s. The beaters beat every 200ms, so only a stall of 800ms
+// on a loaded machine could make a healthy client look silent.
+var fastPolicy = presence.HeartbeatPolicy{Interval: 400 * time.Millisecond, MaxMissed: 2}
 
 // mustOpenFastDB returns a database with the fast policy and a sweeper
 // running on it, as a node runs one.
@@ -602,5 +603,123 @@ func TestSessionsConcurrent(t *testing.T) {
 	}
 	if got[len(got)-1] != "OFFLINE" {
 		t.Fatalf("last state event %s", got[len(got)-1])
+	}
+}
+
+// Many clients beating at once, the same sessions included, with idle
+// flips, beats to ended sessions and a sweeper marking silent ones lost:
+// every beat gets the right answer, none hangs, and every agent's stored
+// state matches its sessions afterwards.
+func TestHeartbeatsConcurrent(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	d.Heartbeats = presence.HeartbeatPolicy{Interval: 40 * time.Millisecond, MaxMissed: 1}
+	var live, ended []string
+	for i := range 20 {
+		id := fmt.Sprintf("a%02d", i)
+		mustAgent(t, d, id)
+		for j := range 3 {
+			s := mustSession(t, d, id)
+			if j == 2 {
+				ok(t, d.CloseSession(ctx, s.ID))
+				ended = append(ended, s.ID)
+			} else {
+				live = append(live, s.ID)
+			}
+		}
+	}
+	sw := db.NewSweeper(d)
+	sw.Open()
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 150 {
+				var idle *bool
+				switch (g + i) % 5 {
+				case 0:
+					idle = ptr(true)
+				case 1:
+					idle = ptr(false)
+				}
+				if i%10 == 0 {
+					err := d.Heartbeat(ctx, ended[(g+i)%len(ended)], idle)
+					if presence.ErrorReason(err) != "session_ended" {
+						t.Errorf("beat to an ended session: %v", err)
+					}
+					continue
+				}
+				if err := d.Heartbeat(ctx, live[(g*7+i)%len(live)], idle); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sw.Close()
+	var wrong []string
+	rows, err := d.Pool().Query(ctx, `
+		SELECT a.id FROM agents a
+		LEFT JOIN agent_states st ON st.agent_id = a.id
+		WHERE coalesce(st.state, 'OFFLINE') <> (
+			SELECT CASE WHEN count(*) = 0 THEN 'OFFLINE'
+			            WHEN count(*) FILTER (WHERE NOT lost) = 0 THEN 'DISCONNECTED'
+			            WHEN bool_and(idle) FILTER (WHERE NOT lost) THEN 'AWAY'
+			            ELSE 'ACTIVE' END
+			FROM sessions s WHERE s.agent_id = a.id AND s.ended_at IS NULL)`)
+	ok(t, err)
+	wrong, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	ok(t, err)
+	if len(wrong) > 0 {
+		t.Fatalf("stored state disagrees with the sessions of %v", wrong)
+	}
+}
+
+// Every transition between the four states that clients can cause, each
+// publishing one agents.{id}.state event (OFFLINE can only be left for
+// ACTIVE: a new session is live and not idle).
+func TestStateTransitions(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	d.Heartbeats = fastPolicy
+	sw := db.NewSweeper(d)
+	silence := func() { // the client stops beating until the sweeper notices
+		time.Sleep(fastPolicy.StaleAfter() + 50*time.Millisecond)
+		_, err := sw.Sweep(ctx)
+		ok(t, err)
+	}
+	mustAgent(t, d, "a1")
+	steps := []struct {
+		name string
+		do   func(s *presence.Session) *presence.Session
+		want string
+	}{
+		{"login: OFFLINE → ACTIVE", func(*presence.Session) *presence.Session { return mustSession(t, d, "a1") }, "ACTIVE"},
+		{"idle: ACTIVE → AWAY", func(s *presence.Session) *presence.Session { ok(t, d.Heartbeat(ctx, s.ID, ptr(true))); return s }, "AWAY"},
+		{"back: AWAY → ACTIVE", func(s *presence.Session) *presence.Session { ok(t, d.Heartbeat(ctx, s.ID, ptr(false))); return s }, "ACTIVE"},
+		{"silent: ACTIVE → DISCONNECTED", func(s *presence.Session) *presence.Session { silence(); return s }, "DISCONNECTED"},
+		{"returns: DISCONNECTED → ACTIVE", func(s *presence.Session) *presence.Session { ok(t, d.Heartbeat(ctx, s.ID, nil)); return s }, "ACTIVE"},
+		{"logout: ACTIVE → OFFLINE", func(s *presence.Session) *presence.Session { ok(t, d.CloseSession(ctx, s.ID)); return s }, "OFFLINE"},
+		{"login again", func(*presence.Session) *presence.Session { return mustSession(t, d, "a1") }, "ACTIVE"},
+		{"idle", func(s *presence.Session) *presence.Session { ok(t, d.Heartbeat(ctx, s.ID, ptr(true))); return s }, "AWAY"},
+		{"silent while idle: AWAY → DISCONNECTED", func(s *presence.Session) *presence.Session { silence(); return s }, "DISCONNECTED"},
+		{"returns idle: DISCONNECTED → AWAY", func(s *presence.Session) *presence.Session { ok(t, d.Heartbeat(ctx, s.ID, nil)); return s }, "AWAY"},
+		{"logout while idle: AWAY → OFFLINE", func(s *presence.Session) *presence.Session { ok(t, d.CloseSession(ctx, s.ID)); return s }, "OFFLINE"},
+		{"login, third time", func(*presence.Session) *presence.Session { return mustSession(t, d, "a1") }, "ACTIVE"},
+		{"silent", func(s *presence.Session) *presence.Session { silence(); return s }, "DISCONNECTED"},
+		{"returns only to log out: DISCONNECTED → OFFLINE", func(s *presence.Session) *presence.Session { ok(t, d.CloseSession(ctx, s.ID)); return s }, "OFFLINE"},
+	}
+	var s *presence.Session
+	var want []string
+	for _, step := range steps {
+		s = step.do(s)
+		if rec := mustState(t, d, "a1", step.want); step.want != "OFFLINE" && rec.Status.ID != "available" {
+			t.Fatalf("%s: status %s", step.name, rec.Status.ID)
+		}
+		want = append(want, step.want)
+	}
+	if got := stateEvents(t, d, "a1"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("state events %v, want %v", got, want)
 	}
 }

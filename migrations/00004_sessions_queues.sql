@@ -80,6 +80,35 @@ CREATE TABLE agent_states (
     queues         text[] NOT NULL DEFAULT '{}'
 );
 
+-- presence_record_json, same signature and output as in 00002, now in
+-- plpgsql: a SQL function called from a trigger is planned again on every
+-- call, a plpgsql one keeps its plan for the session. Measured from a
+-- trigger loop: 181 µs → 25 µs per call. Every event body is built here,
+-- and a mass disconnect builds 10,000 of them in one sweep.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION presence_record_json(p_agent text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT jsonb_build_object(
+            'agent_id', r.agent_id,
+            'status', jsonb_build_object('id', r.status_id, 'label', r.status_label,
+                                         'system_presence', r.system_presence, 'is_away', r.is_away),
+            'state', r.state,
+            'routing_status', r.routing_status,
+            'message', r.message,
+            'reason_code', r.reason_code,
+            'source', r.source,
+            'since', r.since,
+            'spell_id', r.spell_id,
+            'capacity', jsonb_build_object('configured', r.capacity_configured, 'in_use', r.capacity_in_use),
+            'queues', to_jsonb(r.queues))
+        FROM presence_records r
+        WHERE r.agent_id = p_agent);
+END
+$$;
+-- +goose StatementEnd
+
 -- agent_open_work is the hook for work items: the number of the agent's open
 -- work items, which makes an agent on a queue INTERACTING. There is no work
 -- yet; the work-items migration replaces this function (same signature) and
@@ -260,6 +289,26 @@ GRANT SELECT ON report.queue_memberships, report.sessions TO presence_reporting;
 
 -- +goose Down
 DROP VIEW report.sessions;
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION presence_record_json(p_agent text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'agent_id', r.agent_id,
+        'status', jsonb_build_object('id', r.status_id, 'label', r.status_label,
+                                     'system_presence', r.system_presence, 'is_away', r.is_away),
+        'state', r.state,
+        'routing_status', r.routing_status,
+        'message', r.message,
+        'reason_code', r.reason_code,
+        'source', r.source,
+        'since', r.since,
+        'spell_id', r.spell_id,
+        'capacity', jsonb_build_object('configured', r.capacity_configured, 'in_use', r.capacity_in_use),
+        'queues', to_jsonb(r.queues))
+    FROM presence_records r
+    WHERE r.agent_id = p_agent
+$$;
+-- +goose StatementEnd
 DROP VIEW report.queue_memberships;
 CREATE OR REPLACE VIEW presence_records AS
 SELECT a.id                        AS agent_id,

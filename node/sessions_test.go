@@ -55,7 +55,7 @@ func TestSessionStateAcrossNodes(t *testing.T) {
 	cfg := node.Config{
 		Addr: "127.0.0.1:0", DatabaseURL: dbtest.NewDatabase(t),
 		Logger:            slog.New(slog.DiscardHandler),
-		HeartbeatInterval: 200 * time.Millisecond, MaxMissedHeartbeats: 2,
+		HeartbeatInterval: time.Second, MaxMissedHeartbeats: 1,
 	}
 	a := mustOpenNode(t, cfg)
 	cfg.SkipMigrations = true
@@ -87,7 +87,7 @@ func TestSessionStateAcrossNodes(t *testing.T) {
 
 	call(t, "POST", a.URL()+"/v1/agents", `{"id": "a1"}`, 201)
 	s := call(t, "POST", a.URL()+"/v1/agents/a1/sessions", "", 201)
-	if s["heartbeat_interval_ms"] != 200.0 {
+	if s["heartbeat_interval_ms"] != 1000.0 || s["max_missed_heartbeats"] != 1.0 {
 		t.Fatalf("session: %v", s)
 	}
 	sid := s["session_id"].(string)

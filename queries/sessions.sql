@@ -21,26 +21,36 @@ WHERE agent_id = $1 AND ended_at IS NULL AND NOT lost;
 SELECT count(*) FROM sessions
 WHERE agent_id = $1 AND ended_at IS NULL;
 
--- name: SessionBeat :execrows
--- The heartbeat fast path: one statement that moves last_beat_at of a live
--- session whose idle flag stays as it is. It names no column that the
--- state trigger watches, so it fires nothing (no event, no NOTIFY) and,
--- last_beat_at being in no index, it is a HOT update. set_config(..., true)
--- is SET LOCAL synchronous_commit = off for this statement's own implicit
--- transaction, in the same round trip: the commit does not wait for the
--- WAL flush. A crash may lose the last few hundred milliseconds of beats,
--- which the next beat rewrites anyway; nothing else is written here. Zero
--- rows means the slow path: the session is unknown, ended or lost, or the
--- beat changes its idle flag.
-WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
+-- name: SessionBeatMany :many
+-- The heartbeat fast path for a batch of beats that arrived together (see
+-- db/heartbeats.go): one statement moves last_beat_at of every live session
+-- whose idle flag stays as the beat says, and returns their ids. It names no
+-- column the state trigger watches, so it fires nothing (no event, no
+-- NOTIFY), and last_beat_at being in no index, each row is a HOT update.
+-- set_config(..., true) is SET LOCAL synchronous_commit = off for this
+-- statement's own implicit transaction, in the same round trip: the commit
+-- does not wait for the WAL flush; a crash may lose the last fraction of a
+-- second of beats, which the next beats rewrite, and nothing else is
+-- written here. SKIP LOCKED: a row another transaction holds (a sweep, a
+-- slow-path beat, another batch) is left to the slow path, so two batches
+-- can never deadlock. A beat whose id is not returned takes the slow path:
+-- unknown, ended or lost session, idle flag to change, or skipped.
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),
+beat AS (
+    SELECT s.id
+    FROM sessions s
+    JOIN (SELECT unnest(sqlc.arg(ids)::text[]) AS id,
+                 unnest(sqlc.arg(idle_given)::boolean[]) AS idle_given,
+                 unnest(sqlc.arg(idle)::boolean[]) AS idle) b ON s.id = b.id
+    WHERE s.ended_at IS NULL AND NOT s.lost
+      AND (NOT b.idle_given OR s.idle = b.idle)
+    FOR UPDATE OF s SKIP LOCKED
+)
 UPDATE sessions
 SET last_beat_at = now()
-FROM async
-WHERE sessions.id = sqlc.arg(id)
-  AND sessions.ended_at IS NULL
-  AND NOT sessions.lost
-  AND (sqlc.narg(idle)::boolean IS NULL OR sessions.idle = sqlc.narg(idle)::boolean)
-  AND async.setting = 'off';
+FROM async, beat
+WHERE sessions.id = beat.id AND async.setting = 'off'
+RETURNING sessions.id;
 
 -- name: SessionBeatChange :one
 -- The heartbeat slow path, under the agent's row lock: the beat revives a

@@ -9,41 +9,6 @@ import (
 	"context"
 )
 
-const sessionBeat = `-- name: SessionBeat :execrows
-WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
-UPDATE sessions
-SET last_beat_at = now()
-FROM async
-WHERE sessions.id = $1
-  AND sessions.ended_at IS NULL
-  AND NOT sessions.lost
-  AND ($2::boolean IS NULL OR sessions.idle = $2::boolean)
-  AND async.setting = 'off'
-`
-
-type SessionBeatParams struct {
-	ID   string
-	Idle *bool
-}
-
-// The heartbeat fast path: one statement that moves last_beat_at of a live
-// session whose idle flag stays as it is. It names no column that the
-// state trigger watches, so it fires nothing (no event, no NOTIFY) and,
-// last_beat_at being in no index, it is a HOT update. set_config(..., true)
-// is SET LOCAL synchronous_commit = off for this statement's own implicit
-// transaction, in the same round trip: the commit does not wait for the
-// WAL flush. A crash may lose the last few hundred milliseconds of beats,
-// which the next beat rewrites anyway; nothing else is written here. Zero
-// rows means the slow path: the session is unknown, ended or lost, or the
-// beat changes its idle flag.
-func (q *Queries) SessionBeat(ctx context.Context, db DBTX, arg SessionBeatParams) (int64, error) {
-	result, err := db.Exec(ctx, sessionBeat, arg.ID, arg.Idle)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const sessionBeatChange = `-- name: SessionBeatChange :one
 UPDATE sessions
 SET last_beat_at = now(), lost = false, idle = coalesce($1::boolean, idle)
@@ -73,6 +38,64 @@ func (q *Queries) SessionBeatChange(ctx context.Context, db DBTX, arg SessionBea
 		&i.EndReason,
 	)
 	return i, err
+}
+
+const sessionBeatMany = `-- name: SessionBeatMany :many
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),
+beat AS (
+    SELECT s.id
+    FROM sessions s
+    JOIN (SELECT unnest($1::text[]) AS id,
+                 unnest($2::boolean[]) AS idle_given,
+                 unnest($3::boolean[]) AS idle) b ON s.id = b.id
+    WHERE s.ended_at IS NULL AND NOT s.lost
+      AND (NOT b.idle_given OR s.idle = b.idle)
+    FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE sessions
+SET last_beat_at = now()
+FROM async, beat
+WHERE sessions.id = beat.id AND async.setting = 'off'
+RETURNING sessions.id
+`
+
+type SessionBeatManyParams struct {
+	Ids       []string
+	IdleGiven []bool
+	Idle      []bool
+}
+
+// The heartbeat fast path for a batch of beats that arrived together (see
+// db/heartbeats.go): one statement moves last_beat_at of every live session
+// whose idle flag stays as the beat says, and returns their ids. It names no
+// column the state trigger watches, so it fires nothing (no event, no
+// NOTIFY), and last_beat_at being in no index, each row is a HOT update.
+// set_config(..., true) is SET LOCAL synchronous_commit = off for this
+// statement's own implicit transaction, in the same round trip: the commit
+// does not wait for the WAL flush; a crash may lose the last fraction of a
+// second of beats, which the next beats rewrite, and nothing else is
+// written here. SKIP LOCKED: a row another transaction holds (a sweep, a
+// slow-path beat, another batch) is left to the slow path, so two batches
+// can never deadlock. A beat whose id is not returned takes the slow path:
+// unknown, ended or lost session, idle flag to change, or skipped.
+func (q *Queries) SessionBeatMany(ctx context.Context, db DBTX, arg SessionBeatManyParams) ([]string, error) {
+	rows, err := db.Query(ctx, sessionBeatMany, arg.Ids, arg.IdleGiven, arg.Idle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const sessionCountLive = `-- name: SessionCountLive :one
