@@ -42,6 +42,9 @@ const (
 	MaxBatchSize        = 1000
 	DefaultPageSize     = 100
 	MaxPageSize         = 1000
+	// MaxBulkPresence is the page limit of the bulk presence read, higher
+	// than other lists' so that a wallboard reads a whole floor at once.
+	MaxBulkPresence = 10_000
 )
 
 // Record is an agent's current presence: the JSON form clients read and

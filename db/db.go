@@ -83,10 +83,23 @@ func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return interpretError(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
+	if err := db.setActor(ctx, tx); err != nil {
+		return interpretError(err)
+	}
 	if err := fn(tx); err != nil {
 		return interpretError(err)
 	}
 	return interpretError(tx.Commit(ctx))
+}
+
+// setActor hands the acting token of ctx (presence.WithToken) to the
+// audit triggers for this transaction only: set_config(..., true) ends
+// with the transaction, so a pooled connection carries nothing over.
+func (db *DB) setActor(ctx context.Context, tx pgx.Tx) error {
+	if t := presence.TokenFromContext(ctx); t != nil {
+		return db.q.TxSetActor(ctx, tx, t.ID)
+	}
+	return nil
 }
 
 // interpretError turns driver errors into presence errors where the meaning
@@ -103,6 +116,9 @@ func interpretError(err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return presence.Errorf(presence.ENOTFOUND, "Not found.")
+	}
+	if isUnavailable(err) {
+		return presence.Errorf(presence.EUNAVAILABLE, "The database is unreachable; retry shortly.")
 	}
 	if pgErr := asPgError(err); pgErr != nil {
 		switch pgErr.Code {

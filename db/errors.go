@@ -2,6 +2,8 @@ package db
 
 import (
 	"errors"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -12,4 +14,21 @@ func asPgError(err error) *pgconn.PgError {
 		return pgErr
 	}
 	return nil
+}
+
+// isUnavailable reports whether err says the database cannot be reached
+// right now (down, restarting, too many connections), as opposed to a
+// statement that failed: such requests answer 503 and may be retried.
+func isUnavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	if pgErr := asPgError(err); pgErr != nil {
+		// Class 08: connection exception; 57P01-03: shutdown, crash,
+		// cannot connect now; 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+	}
+	return errors.Is(err, net.ErrClosed)
 }

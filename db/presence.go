@@ -49,15 +49,19 @@ func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.Prese
 	return rec, err
 }
 
-// changePresence applies ch inside tx: it takes the agent's row lock, then
-// either updates the current spell's text (same status) or closes it and
-// opens the next. Other rules (login, logout, capacity) call it too.
+// changePresence applies ch inside tx: it takes the agent's row lock (the
+// same round trip checks the status), reads the current spell, then either
+// updates its text (same status) or closes it and opens the next. Other
+// rules (login, logout, capacity) call it too.
 func (db *DB) changePresence(ctx context.Context, tx pgx.Tx, agentID string, ch presence.PresenceChange) error {
-	if _, err := db.lockAgent(ctx, tx, agentID); err != nil {
+	lock, err := db.q.PresenceLock(ctx, tx, dbsqlc.PresenceLockParams{AgentID: agentID, StatusID: ch.Status})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || (err == nil && lock.AgentDeletedAt != nil):
+		return agentNotFound(agentID)
+	case err != nil:
 		return err
-	}
-	if _, err := db.usableStatus(ctx, tx, ch.Status); err != nil {
-		return err
+	case !lock.StatusUsable:
+		return unknownStatus(ch.Status)
 	}
 	cur, err := db.q.SpellGetCurrent(ctx, tx, agentID)
 	switch {
@@ -108,6 +112,9 @@ func (db *DB) FindPresences(ctx context.Context, f presence.PresenceFilter) ([]*
 		return nil, "", err
 	}
 	limit := pageLimit(f.Limit)
+	if f.Limit > presence.MaxPageSize {
+		limit = min(f.Limit, presence.MaxBulkPresence)
+	}
 	p := dbsqlc.PresenceListParams{After: c.ID, MaxRows: int32(limit)}
 	if len(f.AgentIDs) > 0 {
 		p.AgentIds = f.AgentIDs

@@ -223,3 +223,13 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// SessionAgent implements presence.SessionAgentFinder: the auth layer asks
+// whose session a {sid} route acts on. ENOTFOUND for an unknown session.
+func (db *DB) SessionAgent(ctx context.Context, sessionID string) (string, error) {
+	s, err := db.FindSession(ctx, sessionID)
+	if err != nil {
+		return "", err
+	}
+	return s.AgentID, nil
+}

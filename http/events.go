@@ -40,6 +40,10 @@ func (s *Server) handleChannelCreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if err := authorizeTopics(r, body.Topics); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	c, err := s.ChannelService.CreateChannel(r.Context(), body.Topics)
 	if err != nil {
 		s.Error(w, r, err)
@@ -62,6 +66,10 @@ func (s *Server) handleChannelSubscriptions(w http.ResponseWriter, r *http.Reque
 		Topics []string `json:"topics"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := authorizeTopics(r, body.Topics); err != nil {
 		s.Error(w, r, err)
 		return
 	}

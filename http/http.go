@@ -51,6 +51,9 @@ type errorBody struct {
 // Error writes err as a JSON error. Internal errors are logged with the
 // request and answered with a generic message: no SQL, no stack.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client is gone: nobody reads the answer, nothing went wrong here
+	}
 	code := presence.ErrorCode(err)
 	if code == presence.EINTERNAL {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -130,13 +133,18 @@ func jsonKind(goKind string) string {
 	}
 }
 
-// listParams reads ?limit= and ?cursor=.
+// listParams reads ?limit= (1 to MaxPageSize) and ?cursor=.
 func listParams(r *http.Request) (limit int, cursor string, err error) {
+	return listParamsMax(r, presence.MaxPageSize)
+}
+
+// listParamsMax reads ?limit= (1 to max) and ?cursor=.
+func listParamsMax(r *http.Request, max int) (limit int, cursor string, err error) {
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		n, convErr := strconv.Atoi(v)
-		if convErr != nil || n < 1 || n > presence.MaxPageSize {
-			return 0, "", presence.Errorf(presence.EBADREQUEST, "limit must be a whole number from 1 to %d.", presence.MaxPageSize)
+		if convErr != nil || n < 1 || n > max {
+			return 0, "", presence.Errorf(presence.EBADREQUEST, "limit must be a whole number from 1 to %d.", max)
 		}
 		limit = n
 	}

@@ -190,3 +190,27 @@ func TestHealth(t *testing.T) {
 	s.Ready = func(context.Context) error { return presence.Errorf(presence.EUNAVAILABLE, "down") }
 	s.must(503, "GET", "/readyz", "")
 }
+
+// The bulk answer is cached for its query while this node's event position
+// stands still: the position moves with every committed change.
+func TestPresenceListCachedUntilPositionMoves(t *testing.T) {
+	t.Parallel()
+	s := mustOpenServer(t)
+	s.must(201, "POST", "/v1/agents", `{"id": "a1"}`)
+	s.events.pos = presence.Position{Xid: 5, ID: 1}
+	status := func() string {
+		out := s.must(200, "GET", "/v1/presence?agent=a1", "")
+		return items(out)[0].(map[string]any)["status"].(map[string]any)["id"].(string)
+	}
+	if got := status(); got != "offline" {
+		t.Fatalf("first read: %s", got)
+	}
+	s.must(200, "PUT", "/v1/agents/a1/presence", `{"status": "busy"}`)
+	if got := status(); got != "offline" {
+		t.Fatalf("answer not cached while the position stood still: %s", got)
+	}
+	s.events.pos = presence.Position{Xid: 6, ID: 2} // the listener read the change
+	if got := status(); got != "busy" {
+		t.Fatalf("stale answer after the position moved: %s", got)
+	}
+}

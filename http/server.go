@@ -22,7 +22,8 @@ type EventStreamer interface {
 type Server struct {
 	ln     net.Listener
 	server *http.Server
-	mux    *http.ServeMux
+	mux    *router   // every route behind its authorization rule (auth.go)
+	auth   authState // rate limits and open streams per token
 
 	// Addr is the address to listen on ("127.0.0.1:0" picks a free port).
 	Addr   string
@@ -43,14 +44,26 @@ type Server struct {
 	// event, so it serves as a cheap ETag; nil disables ETags.
 	EventPosition func() presence.Position
 
+	bulk bulkCache // recent bulk presence answers, see handlePresenceList
+
 	// Ready reports whether this node can serve (database reachable,
 	// migrations applied, listener connected); nil means always ready.
 	Ready func(ctx context.Context) error
+
+	// Authentication and authorization (auth.go): every route but the
+	// open ones needs a token that TokenService knows. The finders let
+	// agent-bound tokens use routes keyed by session or work id.
+	TokenService  presence.TokenService
+	AuditLog      presence.AuditLog
+	SessionAgents presence.SessionAgentFinder
+	WorkAgents    presence.WorkAgentFinder
+	Security      Security
 }
 
 // NewServer returns a server with its routes registered.
 func NewServer() *Server {
-	s := &Server{mux: http.NewServeMux(), Logger: slog.Default()}
+	s := &Server{Logger: slog.Default()}
+	s.mux = newRouter(s)
 	s.routes()
 	return s
 }
@@ -104,11 +117,16 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/channels/{id}/subscriptions", s.handleChannelSubscriptions)
 	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents)
 
+	m.HandleFunc("POST /v1/tokens", s.handleTokenCreate)
+	m.HandleFunc("GET /v1/tokens", s.handleTokenList)
+	m.HandleFunc("DELETE /v1/tokens/{id}", s.handleTokenRevoke)
+	m.HandleFunc("GET /v1/audit", s.handleAuditList)
+
 	m.HandleFunc("/", s.handleNotFound)
 }
 
 // ServeHTTP lets tests and other servers use the handler directly.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.outer(w, r) }
 
 // Open listens first, so that address errors surface at once and ":0"
 // works in tests, then serves in the background.
@@ -119,11 +137,14 @@ func (s *Server) Open() (err error) {
 	s.server = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// No WriteTimeout: it would cut SSE streams; the broker sets a write
-		// deadline on each stream write instead.
-		IdleTimeout: 120 * time.Second,
-		ErrorLog:    slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		// The read deadline ends when a handler starts (net/http clears it
+		// for its background read), and the SSE broker moves the write
+		// deadline before every write: neither cuts a stream.
+		ReadTimeout:    orDefault(s.Security.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:   orDefault(s.Security.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:    orDefault(s.Security.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	go func() {
 		if err := s.server.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -64,15 +64,19 @@ CREATE TABLE spells (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     deleted_at       timestamptz,
     CHECK (ended_at IS NULL OR ended_at >= started_at),
-    -- Spells of one agent never overlap, deleted or not (a soft delete hides
-    -- a spell from reports, it does not free its time). Ranges are
-    -- half-open, so a spell that ends at t and the next that starts at t touch
-    -- without overlapping.
+    -- Live spells of one agent never overlap. Ranges are half-open, so a
+    -- spell that ends at t and the next that starts at t touch without
+    -- overlapping. A soft-deleted spell leaves the timeline; restoring it
+    -- re-checks. The predicate also matters for speed: without it the
+    -- planner may look up "the current spell of agent X" through this GiST
+    -- index (an equal cost estimate) at 3–10 ms instead of the partial
+    -- btree below at 0.03 ms; a query that does not say deleted_at IS NULL
+    -- cannot use a partial index.
     CONSTRAINT spells_no_overlap EXCLUDE USING gist
         (agent_id WITH =, tstzrange(started_at, ended_at, '[)') WITH &&)
+        WHERE (deleted_at IS NULL)
 );
 
--- At most one current spell per agent; also the index that finds it.
 CREATE UNIQUE INDEX spells_current_idx ON spells (agent_id) WHERE ended_at IS NULL;
 -- An agent's history in order, and windows over it.
 CREATE INDEX spells_agent_started_idx ON spells (agent_id, started_at);
@@ -84,26 +88,35 @@ CREATE INDEX spells_deleted_at_idx ON spells (deleted_at, id) WHERE deleted_at I
 -- report schema. Later migrations replace it (CREATE OR REPLACE keeps the
 -- column list) as sessions, queues and work come in; until then an agent is
 -- OFFLINE, OFF_QUEUE, with no capacity in use.
+--
+-- An agent with no spell shows the built-in offline status. It is joined
+-- as a one-row CROSS JOIN and picked with coalesce() rather than by
+-- joining statuses ON id = coalesce(spell status, 'offline'): the planner
+-- cannot estimate that join (it guessed 400 of 10,000 rows) and then
+-- joined and sorted every agent for each page of the bulk read (17 ms a
+-- page of 1,000 instead of 2 ms).
 CREATE VIEW presence_records AS
-SELECT a.id                        AS agent_id,
-       st.id                       AS status_id,
-       st.label                    AS status_label,
-       st.system_presence          AS system_presence,
-       st.is_away                  AS is_away,
-       'OFFLINE'::text             AS state,
-       'OFF_QUEUE'::text           AS routing_status,
-       s.message                   AS message,
-       s.reason_code               AS reason_code,
-       s.source                    AS source,
-       s.started_at                AS since,
-       s.id                        AS spell_id,
-       a.capacity                  AS capacity_configured,
-       0::integer                  AS capacity_in_use,
-       '{}'::text[]                AS queues,
-       a.deleted_at                AS agent_deleted_at
+SELECT a.id                                       AS agent_id,
+       coalesce(st.id, off.id)                    AS status_id,
+       coalesce(st.label, off.label)              AS status_label,
+       coalesce(st.system_presence, off.system_presence) AS system_presence,
+       coalesce(st.is_away, off.is_away)          AS is_away,
+       'OFFLINE'::text                            AS state,
+       'OFF_QUEUE'::text                          AS routing_status,
+       s.message                                  AS message,
+       s.reason_code                              AS reason_code,
+       s.source                                   AS source,
+       s.started_at                               AS since,
+       s.id                                       AS spell_id,
+       a.capacity                                 AS capacity_configured,
+       0::integer                                 AS capacity_in_use,
+       '{}'::text[]                               AS queues,
+       a.deleted_at                               AS agent_deleted_at
 FROM agents a
+CROSS JOIN statuses off
 LEFT JOIN spells s ON s.agent_id = a.id AND s.ended_at IS NULL
-JOIN statuses st ON st.id = coalesce(s.status_id, 'offline');
+LEFT JOIN statuses st ON st.id = s.status_id
+WHERE off.id = 'offline';
 
 -- +goose Down
 DROP VIEW presence_records;

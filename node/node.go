@@ -31,6 +31,16 @@ type Config struct {
 	// policy (0: 20 s and 2, as in Pega).
 	HeartbeatInterval   time.Duration
 	MaxMissedHeartbeats int
+
+	// AdminToken, when set, is stored (as a hash) as an admin token, so
+	// that an operator, a test or a load program has a known way in. It
+	// must be at least 32 characters. Auth is on either way.
+	AdminToken string
+	// Security: rate limit, CORS, stream limits, timeouts.
+	Security presencehttp.Security
+	// MaxStreamTopics bounds the topics of one stream (0: the broker's
+	// default).
+	MaxStreamTopics int
 }
 
 // Node is one running presenced node.
@@ -84,11 +94,31 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		}
 	}
 
-	n.Broker = presencesse.New(presencesse.Config{Log: n.DB, Channels: n.DB, Logger: log})
+	if n.Config.AdminToken != "" {
+		name := "bootstrap admin (--admin-token)"
+		t, err := n.DB.EnsureToken(ctx, n.Config.AdminToken, presence.TokenInput{
+			Scopes: []string{presence.ScopeAdmin}, Name: &name})
+		if err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+		if t.RevokedAt != nil {
+			log.Warn("the configured admin token has been revoked; it does not work", "token_id", t.ID)
+		}
+	}
+
+	n.Broker = presencesse.New(presencesse.Config{Log: n.DB, Channels: n.DB, Logger: log,
+		MaxTopics: n.Config.MaxStreamTopics, Authorize: presencehttp.AuthorizeTopic})
 	if err := n.Broker.Open(); err != nil {
 		return err
 	}
-	n.Listener = db.NewListener(n.DB, n.Broker.Publish)
+	// The HTTP server sees every event too: a token's revocation ends its
+	// streams on every node.
+	n.HTTP = presencehttp.NewServer()
+	h := n.HTTP
+	n.Listener = db.NewListener(n.DB, func(ev presence.Event) {
+		h.ObserveEvent(ev)
+		n.Broker.Publish(ev)
+	})
 	if err := n.Listener.Open(ctx); err != nil {
 		return err
 	}
@@ -97,7 +127,6 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.Sweeper = db.NewSweeper(n.DB)
 	n.Sweeper.Open()
 
-	n.HTTP = presencehttp.NewServer()
 	n.HTTP.Addr = n.Config.Addr
 	n.HTTP.Logger = log
 	n.HTTP.AgentService = n.DB
@@ -110,6 +139,16 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready
+	n.HTTP.TokenService = n.DB
+	n.HTTP.AuditLog = n.DB
+	n.HTTP.Security = n.Config.Security
+	// Services that arrive with other features implement these.
+	if f, ok := any(n.DB).(presence.SessionAgentFinder); ok {
+		n.HTTP.SessionAgents = f
+	}
+	if f, ok := any(n.DB).(presence.WorkAgentFinder); ok {
+		n.HTTP.WorkAgents = f
+	}
 	if err := n.HTTP.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", n.Config.Addr, err)
 	}

@@ -16,8 +16,10 @@ import (
 	"github.com/presenced/presenced/node"
 )
 
-func mustOpenNode(t *testing.T, cfg node.Config) *node.Node {
+// mustOpenNodeWith starts a node with cfg (and the test admin token).
+func mustOpenNodeWith(t *testing.T, cfg node.Config) *node.Node {
 	t.Helper()
+	cfg.AdminToken = adminToken
 	n := node.New(cfg)
 	if err := n.Open(t.Context()); err != nil {
 		t.Fatal(err)
@@ -26,12 +28,15 @@ func mustOpenNode(t *testing.T, cfg node.Config) *node.Node {
 	return n
 }
 
-func call(t *testing.T, method, url, body string, want int) map[string]any {
+// callURL sends a request as the test admin and fails unless the status
+// is want.
+func callURL(t *testing.T, method, url, body string, want int) map[string]any {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -57,13 +62,13 @@ func TestSessionStateAcrossNodes(t *testing.T) {
 		Logger:            slog.New(slog.DiscardHandler),
 		HeartbeatInterval: time.Second, MaxMissedHeartbeats: 1,
 	}
-	a := mustOpenNode(t, cfg)
+	a := mustOpenNodeWith(t, cfg)
 	cfg.SkipMigrations = true
-	b := mustOpenNode(t, cfg)
+	b := mustOpenNodeWith(t, cfg)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	events := client.Subscribe(ctx, client.Options{BaseURL: b.URL()},
+	events := client.Subscribe(ctx, client.Options{BaseURL: b.URL(), Token: adminToken},
 		[]string{"agents.a1.state", "queues.sales"}, presence.Position{}.String())
 	next := func(wantTopic, wantState string) {
 		t.Helper()
@@ -85,22 +90,22 @@ func TestSessionStateAcrossNodes(t *testing.T) {
 		}
 	}
 
-	call(t, "POST", a.URL()+"/v1/agents", `{"id": "a1"}`, 201)
-	s := call(t, "POST", a.URL()+"/v1/agents/a1/sessions", "", 201)
+	callURL(t, "POST", a.URL()+"/v1/agents", `{"id": "a1"}`, 201)
+	s := callURL(t, "POST", a.URL()+"/v1/agents/a1/sessions", "", 201)
 	if s["heartbeat_interval_ms"] != 1000.0 || s["max_missed_heartbeats"] != 1.0 {
 		t.Fatalf("session: %v", s)
 	}
 	sid := s["session_id"].(string)
 	next("agents.a1.state", "ACTIVE")
-	call(t, "PUT", a.URL()+"/v1/queues/sales", "", 201)
+	callURL(t, "PUT", a.URL()+"/v1/queues/sales", "", 201)
 	next("queues.sales", "create")
-	call(t, "POST", a.URL()+"/v1/agents/a1/queues/sales/login", "", 200)
+	callURL(t, "POST", a.URL()+"/v1/agents/a1/queues/sales/login", "", 200)
 	next("queues.sales", "join")
 
 	next("agents.a1.state", "DISCONNECTED") // no beats at all
-	call(t, "POST", b.URL()+"/v1/sessions/"+sid+"/heartbeat", "", 204)
+	callURL(t, "POST", b.URL()+"/v1/sessions/"+sid+"/heartbeat", "", 204)
 	next("agents.a1.state", "ACTIVE")
-	call(t, "DELETE", b.URL()+"/v1/sessions/"+sid, "", 204)
+	callURL(t, "DELETE", b.URL()+"/v1/sessions/"+sid, "", 204)
 	next("agents.a1.state", "OFFLINE")
 	next("queues.sales", "leave")
 }

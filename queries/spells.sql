@@ -71,3 +71,16 @@ WHERE deleted_at >= sqlc.arg(start_at) AND deleted_at < sqlc.arg(end_at)
   AND (deleted_at, id) > (sqlc.arg(after_at)::timestamptz, sqlc.arg(after_id)::bigint)
 ORDER BY deleted_at, id
 LIMIT sqlc.arg(max_rows);
+
+-- name: PresenceLock :one
+-- The agent's row lock and whether the wanted status exists, in one round
+-- trip. The current spell must NOT be joined here: when FOR UPDATE waits
+-- for another transaction, READ COMMITTED re-checks only the locked row
+-- and would hand back the other tables' rows as they were before the wait
+-- (a stale current spell). It is read by the next statement, which sees
+-- the committed change.
+SELECT a.deleted_at AS agent_deleted_at,
+       EXISTS (SELECT 1 FROM statuses st WHERE st.id = sqlc.arg(status_id) AND st.deleted_at IS NULL) AS status_usable
+FROM agents a
+WHERE a.id = sqlc.arg(agent_id)
+FOR UPDATE OF a;

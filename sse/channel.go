@@ -59,10 +59,32 @@ func (b *Broker) applyChannelChange(c *channelChange) (evicted []*subscriber) {
 		return evicted
 	}
 	for s := range subs {
-		b.setTopicsLocked(s, c.topics)
+		b.setTopicsLocked(s, allowedTopics(c.topics, s.allow))
 		s.channelUpdated = true
 	}
 	return nil
+}
+
+// allowedTopics returns the topics that allow lets through: topics itself
+// when that is all of them (sets are shared, never changed), a new set
+// otherwise.
+func allowedTopics(topics map[presence.Topic]struct{}, allow func(presence.Topic) bool) map[presence.Topic]struct{} {
+	if allow == nil {
+		return topics
+	}
+	for t := range topics {
+		if allow(t) {
+			continue
+		}
+		out := make(map[presence.Topic]struct{}, len(topics))
+		for u := range topics {
+			if allow(u) {
+				out[u] = struct{}{}
+			}
+		}
+		return out
+	}
+	return topics
 }
 
 // setChannelTopics gives a channel stream the topics loaded at connect,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	presence "github.com/presenced/presenced"
@@ -54,8 +55,8 @@ func (b *Broker) firstPage(ctx context.Context, after presence.Position) (backlo
 
 // feed runs next to the r3labs handler of s. It waits until r3labs has
 // attached the subscriber (an event published before would be lost), then
-// writes the backlog and the pending events and lets s go live, then pings
-// until the stream ends.
+// writes the backlog and the pending events, lets s go live, arms the
+// heartbeat and returns.
 func (b *Broker) feed(ctx context.Context, s *subscriber, start backlog, resume bool) {
 	select {
 	case <-s.stream.attached:
@@ -71,15 +72,29 @@ func (b *Broker) feed(ctx context.Context, s *subscriber, start backlog, resume 
 		}
 		return
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+	tick.Stop()
+	b.heartbeat(ctx, s)
+}
+
+// heartbeat pings s every Heartbeat until ctx ends. A timer that re-arms
+// itself waits without a goroutine, where a ticker loop would keep one (and
+// its 8 KB stack) per open stream; with 10,000 idle streams that is the
+// difference between meeting the memory target and not.
+func (b *Broker) heartbeat(ctx context.Context, s *subscriber) {
+	var timer atomic.Pointer[time.Timer]
+	var arm func()
+	arm = func() {
+		timer.Store(time.AfterFunc(b.cfg.Heartbeat, func() {
+			if ctx.Err() != nil {
+				return
+			}
 			// A full buffer needs no ping: the stream is not idle.
 			s.stream.try(pingEvent())
-		}
+			arm()
+		}))
 	}
+	arm()
+	context.AfterFunc(ctx, func() { timer.Load().Stop() })
 }
 
 // catchUp writes the backlog of a resumed stream, then the events published

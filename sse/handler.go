@@ -25,6 +25,9 @@ func (b *Broker) ServeEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topics, err := b.parseTopics(raw)
+	if err == nil {
+		err = b.authorize(r, topics)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -74,6 +77,9 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 	defer context.AfterFunc(b.ctx, cancel)()
 
 	s := &subscriber{cancel: cancel, channelID: channelID, maxQueue: b.cfg.BufferSize}
+	if b.cfg.Authorize != nil {
+		s.allow = func(t presence.Topic) bool { return b.cfg.Authorize(r, t) == nil }
+	}
 	if !b.register(s, topics, after, resume) {
 		writeError(w, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later."))
 		return
@@ -87,6 +93,9 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 			return
 		}
 		topics, err := b.parseTopics(ch.Topics)
+		if err == nil {
+			err = b.authorize(r, topics)
+		}
 		if err != nil {
 			b.writeError(w, err)
 			return
@@ -132,6 +141,19 @@ func (b *Broker) parseTopics(raw []string) (map[presence.Topic]struct{}, error) 
 		set[t] = struct{}{}
 	}
 	return set, nil
+}
+
+// authorize asks Config.Authorize about every topic of a stream.
+func (b *Broker) authorize(r *http.Request, topics map[presence.Topic]struct{}) error {
+	if b.cfg.Authorize == nil {
+		return nil
+	}
+	for t := range topics {
+		if err := b.cfg.Authorize(r, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lastEventID returns the position a reconnecting client has seen: the

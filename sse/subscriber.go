@@ -14,9 +14,10 @@ import (
 // event it is evicted, its stream ends and the client resumes by id.
 type subscriber struct {
 	stream    *stream
-	cancel    context.CancelFunc // ends the connection
-	channelID string             // "" for a /v1/events stream
-	maxQueue  int                // the bound on pending
+	cancel    context.CancelFunc        // ends the connection
+	channelID string                    // "" for a /v1/events stream
+	allow     func(presence.Topic) bool // nil: every topic; else Config.Authorize for this request
+	maxQueue  int                       // the bound on pending
 
 	// Guarded by Broker.mu.
 	registered     bool

@@ -23,6 +23,7 @@ type Config struct {
 
 	HeartbeatInterval   time.Duration
 	MaxMissedHeartbeats int
+	Auth                authConfig // security.go
 }
 
 // envFlags registers flags whose defaults come from the environment, and

@@ -22,6 +22,7 @@ Usage:
   presenced serve [flags]          run the HTTP/SSE server (the default command)
   presenced migrate up|down|status apply, roll back one, or list migrations
   presenced psql [psql args]       open psql on the database presenced uses
+  presenced token create|list|revoke  manage API tokens (create --scope S [--agent ID])
   presenced version                print the version
   presenced help [command]         show help (also: presenced <command> --help)
 
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args, stdout, stderr)
 	case "psql":
 		return runPsql(ctx, args, stdout, stderr)
+	case "token":
+		return runToken(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "presenced", version)
 		return nil

@@ -74,7 +74,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := runCmd(t, ctx, "serve", "--addr", addr, "--database-url", url, "--log-level", "warn")
+		_, _, err := runCmd(t, ctx, "serve", "--addr", addr, "--database-url", url, "--data-dir", t.TempDir(), "--log-level", "warn")
 		done <- err
 	}()
 	deadline := time.Now().Add(20 * time.Second)

@@ -21,6 +21,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"how often clients must send a session heartbeat")
 	ef.Int(&cfg.MaxMissedHeartbeats, "max-missed-heartbeats", "PRESENCED_MAX_MISSED_HEARTBEATS", presence.DefaultMaxMissedHeartbeats,
 		"heartbeats a session may miss before it counts as disconnected (at least 1)")
+	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,9 +40,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log,
-		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats})
+		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats,
+		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {
 		return errors.Join(err, database.Close())
+	}
+	// Not cut short by a signal: a token made must reach its file.
+	if err := firstStart(context.WithoutCancel(ctx), cfg, n.DB, n.URL(), stdout, log); err != nil {
+		return errors.Join(err, n.Close(), database.Close())
 	}
 	log.Info("presenced is serving", "url", n.URL(), "version", version)
 	<-ctx.Done()

@@ -30,6 +30,16 @@ type AgentState struct {
 	Queues        []string
 }
 
+type Audit struct {
+	ID         int64
+	At         time.Time
+	Actor      *string
+	Action     string
+	TargetType string
+	TargetID   string
+	AgentID    *string
+}
+
 type Channel struct {
 	ID        string
 	Topics    []string
@@ -85,6 +95,16 @@ type QueueMembership struct {
 	JoinedAt   time.Time
 	LeftAt     *time.Time
 	ReasonCode *string
+}
+
+type ReportAudit struct {
+	ID           int64
+	At           time.Time
+	ActorTokenID *string
+	Action       string
+	TargetType   string
+	TargetID     string
+	AgentID      *string
 }
 
 type ReportCurrentPresence struct {
@@ -183,4 +203,16 @@ type Status struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	DeletedAt      *time.Time
+}
+
+type Token struct {
+	ID         string
+	Name       string
+	SecretHash []byte
+	Scopes     []string
+	AgentID    *string
+	CreatedAt  time.Time
+	CreatedBy  *string
+	RevokedAt  *time.Time
+	RevokedBy  *string
 }

@@ -10,6 +10,37 @@ import (
 	"time"
 )
 
+const presenceLock = `-- name: PresenceLock :one
+SELECT a.deleted_at AS agent_deleted_at,
+       EXISTS (SELECT 1 FROM statuses st WHERE st.id = $1 AND st.deleted_at IS NULL) AS status_usable
+FROM agents a
+WHERE a.id = $2
+FOR UPDATE OF a
+`
+
+type PresenceLockParams struct {
+	StatusID string
+	AgentID  string
+}
+
+type PresenceLockRow struct {
+	AgentDeletedAt *time.Time
+	StatusUsable   bool
+}
+
+// The agent's row lock and whether the wanted status exists, in one round
+// trip. The current spell must NOT be joined here: when FOR UPDATE waits
+// for another transaction, READ COMMITTED re-checks only the locked row
+// and would hand back the other tables' rows as they were before the wait
+// (a stale current spell). It is read by the next statement, which sees
+// the committed change.
+func (q *Queries) PresenceLock(ctx context.Context, db DBTX, arg PresenceLockParams) (PresenceLockRow, error) {
+	row := db.QueryRow(ctx, presenceLock, arg.StatusID, arg.AgentID)
+	var i PresenceLockRow
+	err := row.Scan(&i.AgentDeletedAt, &i.StatusUsable)
+	return i, err
+}
+
 const spellChange = `-- name: SpellChange :one
 WITH closed AS (
     UPDATE spells

@@ -1,0 +1,84 @@
+// Command presenced-load measures presenced end to end on this machine and
+// prints the figures the issues ask for. It starts a private PostgreSQL
+// (durable settings: fsync and synchronous commit on) unless --database-url
+// is given, and runs presenced nodes as child processes (itself, re-executed
+// in "node" mode) so that a node's memory is its own.
+//
+//	go run ./cmd/presenced-load                      # every scenario
+//	go run ./cmd/presenced-load -scenario presence   # one of: presence, notify, bulk, events, fanout, idle
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	scenario    string
+	databaseURL string
+	duration    time.Duration
+	agents      int
+	clients     int
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "node" {
+		os.Exit(runNode(os.Args[2:]))
+	}
+	var o options
+	flag.StringVar(&o.scenario, "scenario", "all", "presence, notify, bulk, events, fanout, idle or all")
+	flag.StringVar(&o.databaseURL, "database-url", "", "use this database (its contents are replaced) instead of a private PostgreSQL")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed run lasts")
+	flag.IntVar(&o.agents, "agents", 10_000, "agents to seed")
+	flag.IntVar(&o.clients, "clients", 16, "concurrent writers for the throughput scenarios")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "presenced-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	e, err := openEnv(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	all := map[string]func(context.Context, *env, options) error{
+		"presence": scenarioPresence,
+		"notify":   scenarioNotify,
+		"bulk":     scenarioBulk,
+		"events":   scenarioEvents,
+		"fanout":   scenarioFanout,
+		"idle":     scenarioIdle,
+	}
+	order := []string{"presence", "notify", "bulk", "events", "fanout", "idle"}
+	if o.scenario != "all" {
+		if all[o.scenario] == nil {
+			return fmt.Errorf("unknown scenario %q (want %s or all)", o.scenario, strings.Join(order, ", "))
+		}
+		order = []string{o.scenario}
+	}
+	fmt.Printf("presenced-load: %d agents, %d clients, %s runs, PostgreSQL %s\n", o.agents, o.clients, o.duration, e.pgVersion)
+	for _, name := range order {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Printf("\n== %s\n", name)
+		if err := all[name](ctx, e, o); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
+)
+
+// change makes one presence change of agent to status.
+type change func(ctx context.Context, agent, status string) error
+
+// throughput runs clients workers for d, each toggling its own agents
+// between available and busy (every call a real change: a closed and an
+// opened spell), and returns changes per second.
+func throughput(ctx context.Context, clients, agents int, d time.Duration, do change) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var done atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flip := map[int]bool{}
+			for i := w; ctx.Err() == nil; i += clients {
+				a := i % agents
+				status := "busy"
+				if flip[a] {
+					status = "available"
+				}
+				flip[a] = !flip[a]
+				if err := do(ctx, agentID(a), status); err != nil {
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, err)
+					}
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+func direct(d *db.DB) change {
+	return func(ctx context.Context, agent, status string) error {
+		_, err := d.SetPresence(ctx, agent, presence.PresenceChange{Status: status})
+		return err
+	}
+}
+
+func viaHTTP(base string, c *http.Client) change {
+	put := viaHTTPBody(base, c)
+	return func(ctx context.Context, agent, status string) error {
+		return put(ctx, agent, `{"status":"`+status+`"}`)
+	}
+}
+
+// viaHTTPBody PUTs a presence body.
+func viaHTTPBody(base string, c *http.Client) func(ctx context.Context, agent, body string) error {
+	return func(ctx context.Context, agent, body string) error {
+		req, _ := http.NewRequestWithContext(ctx, "PUT", base+"/v1/agents/"+agent+"/presence", strings.NewReader(body))
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("PUT presence: %d", res.StatusCode)
+		}
+		return nil
+	}
+}
+
+// scenarioPresence: presence changes per second through HTTP against the
+// same transaction issued directly with pgx (the ceiling), 16 clients over
+// 10,000 agents, triggers and NOTIFY included in both.
+func scenarioPresence(ctx context.Context, e *env, o options) error {
+	ceiling, err := throughput(ctx, o.clients, o.agents, o.duration, direct(e.db))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("direct (pgx, no HTTP):   %7.0f changes/s\n", ceiling)
+	n, err := e.startNode(ctx)
+	if err != nil {
+		return err
+	}
+	got, err := throughput(ctx, o.clients, o.agents, o.duration, viaHTTP(n.url, httpClient(o.clients)))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("through HTTP:            %7.0f changes/s = %.0f%% of the direct ceiling (target ≥ 70%%)\n", got, 100*got/ceiling)
+	return nil
+}
+
+// scenarioNotify: what the event trigger and NOTIFY cost. Every
+// transaction that notifies takes a cluster-wide lock at commit; this
+// compares the same change without triggers (session_replication_role =
+// replica), with the event row but no NOTIFY, and with both.
+func scenarioNotify(ctx context.Context, e *env, o options) error {
+	noTriggers := db.NewDB(withParam(e.url, "session_replication_role", "replica"))
+	if err := noTriggers.Open(ctx); err != nil {
+		return err
+	}
+	defer noTriggers.Close()
+	withoutNotify := `CREATE OR REPLACE FUNCTION event_append(p_topic text, p_kind text, p_body jsonb) RETURNS void
+		LANGUAGE plpgsql AS $$ BEGIN INSERT INTO events (topic, kind, body) VALUES (p_topic, p_kind, p_body); END $$`
+	var original string
+	if err := e.db.Pool().QueryRow(ctx, `SELECT pg_get_functiondef('event_append'::regproc)`).Scan(&original); err != nil {
+		return err
+	}
+	for _, clients := range []int{4, o.clients} {
+		bare, err := throughput(ctx, clients, o.agents, o.duration, direct(noTriggers))
+		if err != nil {
+			return err
+		}
+		if _, err := e.db.Pool().Exec(ctx, withoutNotify); err != nil {
+			return err
+		}
+		rowOnly, err := throughput(ctx, clients, o.agents, o.duration, direct(e.db))
+		if _, rerr := e.db.Pool().Exec(ctx, original); rerr != nil {
+			return rerr
+		}
+		if err != nil {
+			return err
+		}
+		full, err := throughput(ctx, clients, o.agents, o.duration, direct(e.db))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%2d clients: no trigger %6.0f/s | event row %6.0f/s (%.0f%%) | event row + NOTIFY %6.0f/s (%.0f%%)\n",
+			clients, bare, rowOnly, 100*rowOnly/bare, full, 100*full/bare)
+	}
+	return nil
+}
+
+// withParam adds a query parameter (a run-time setting for pgx) to a URL.
+func withParam(url, k, v string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + k + "=" + v
+	}
+	return url + "?" + k + "=" + v
+}

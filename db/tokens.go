@@ -1,0 +1,214 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db/internal/dbsqlc"
+)
+
+var (
+	_ presence.TokenService = (*DB)(nil)
+	_ presence.AuditLog     = (*DB)(nil)
+)
+
+// TokenPrefix starts every secret presenced makes, so that secret scanners
+// and people recognise one in a log or a repository.
+const TokenPrefix = "pdk_"
+
+// maxSecretLength bounds what Authenticate hashes: anything longer is not
+// one of ours.
+const maxSecretLength = 512
+
+// firstStartLockKey serialises the first-start admin token between nodes
+// that start at once on an empty database.
+const firstStartLockKey = 0x70726573656e6301 // "presenc" 1
+
+// newSecret returns TokenPrefix and 256 random bits in base64url.
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// hashSecret is how a secret is stored and looked up. SHA-256, not a slow
+// password hash: the secrets are random (256 bits for ours, 32 characters
+// or more for an operator's), so there is nothing to guess, and every
+// request pays for the hash.
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func tokenFromRow(r dbsqlc.Token) *presence.Token {
+	return &presence.Token{
+		ID: r.ID, Name: r.Name, Scopes: r.Scopes, AgentID: r.AgentID,
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, RevokedAt: r.RevokedAt,
+	}
+}
+
+func tokenParams(in presence.TokenInput, hash []byte) dbsqlc.TokenCreateParams {
+	return dbsqlc.TokenCreateParams{Name: deref(in.Name, ""), SecretHash: hash, Scopes: in.Scopes, AgentID: in.AgentID}
+}
+
+// CreateToken implements presence.TokenService.
+func (db *DB) CreateToken(ctx context.Context, in presence.TokenInput) (*presence.Token, string, error) {
+	if err := in.Validate(); err != nil {
+		return nil, "", err
+	}
+	secret := newSecret()
+	var t *presence.Token
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := db.q.TokenCreate(ctx, tx, tokenParams(in, hashSecret(secret)))
+		t = tokenFromRow(row)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return t, secret, nil
+}
+
+// EnsureToken implements presence.TokenService.
+func (db *DB) EnsureToken(ctx context.Context, secret string, in presence.TokenInput) (*presence.Token, error) {
+	if len(secret) < presence.MinSecretLength || len(secret) > maxSecretLength {
+		return nil, presence.Errorf(presence.EINVALID,
+			"A token secret must be %d to %d characters (e.g. openssl rand -hex 32).", presence.MinSecretLength, maxSecretLength)
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	hash := hashSecret(secret)
+	var t *presence.Token
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := db.q.TokenEnsure(ctx, tx, dbsqlc.TokenEnsureParams(tokenParams(in, hash))); err != nil {
+			return err
+		}
+		row, err := db.q.TokenGetByHash(ctx, tx, hash)
+		t = tokenFromRow(row)
+		return err
+	})
+	return t, err
+}
+
+// CreateFirstAdminToken creates an admin token unless a live one exists,
+// and returns it with its secret; it returns nil when one exists. Nodes
+// that start at once on an empty database make one between them.
+func (db *DB) CreateFirstAdminToken(ctx context.Context, name string) (*presence.Token, string, error) {
+	secret := newSecret()
+	var t *presence.Token
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := db.q.AdvisoryXactLock(ctx, tx, firstStartLockKey); err != nil {
+			return err
+		}
+		n, err := db.q.TokenCountLiveAdmin(ctx, tx)
+		if err != nil || n > 0 {
+			return err
+		}
+		row, err := db.q.TokenCreate(ctx, tx, dbsqlc.TokenCreateParams{
+			Name: name, SecretHash: hashSecret(secret), Scopes: []string{presence.ScopeAdmin}})
+		t = tokenFromRow(row)
+		return err
+	})
+	if err != nil || t == nil {
+		return nil, "", err
+	}
+	return t, secret, nil
+}
+
+// FindTokens implements presence.TokenService.
+func (db *DB) FindTokens(ctx context.Context, f presence.TokenFilter) ([]*presence.Token, string, error) {
+	c, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageLimit(f.Limit)
+	rows, err := db.q.TokenList(ctx, db.pool, dbsqlc.TokenListParams{AfterAt: c.At, AfterID: c.ID, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, "", interpretError(err)
+	}
+	out := make([]*presence.Token, len(rows))
+	for i, r := range rows {
+		out[i] = tokenFromRow(r)
+	}
+	return out, nextCursor(len(rows), limit, func() cursor {
+		last := rows[len(rows)-1]
+		return cursor{ID: last.ID, At: last.CreatedAt}
+	}), nil
+}
+
+// RevokeToken implements presence.TokenService. The revocation writes an
+// event on the admin topic; every node ends the token's open streams when
+// it reads it, and every request looks the token up, so it fails at once.
+func (db *DB) RevokeToken(ctx context.Context, id string) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := db.q.TokenRevoke(ctx, tx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return presence.ReasonErrorf(presence.ENOTFOUND, "token_not_found", "Token %q does not exist.", id)
+		}
+		return err
+	})
+}
+
+// Authenticate implements presence.TokenService. It costs one index probe
+// per request and caches nothing, so that a revocation is effective at once
+// on every node.
+func (db *DB) Authenticate(ctx context.Context, secret string) (*presence.Token, error) {
+	if secret == "" || len(secret) > maxSecretLength {
+		return nil, errBadToken
+	}
+	hash := hashSecret(secret)
+	row, err := db.q.TokenGetByHash(ctx, db.pool, hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errBadToken
+	} else if err != nil {
+		db.Logger.Error("token lookup failed", "err", err)
+		return nil, presence.Errorf(presence.EUNAVAILABLE, "The token cannot be checked now; retry later.")
+	}
+	// The index found the row by equality already; compare again in
+	// constant time so that no code path compares secret material early.
+	if subtle.ConstantTimeCompare(row.SecretHash, hash) != 1 || row.RevokedAt != nil {
+		return nil, errBadToken
+	}
+	return tokenFromRow(row), nil
+}
+
+var errBadToken = presence.Errorf(presence.EUNAUTHORIZED, "The token is unknown or revoked.")
+
+// FindAudit implements presence.AuditLog.
+func (db *DB) FindAudit(ctx context.Context, f presence.AuditFilter) ([]*presence.AuditEntry, string, error) {
+	c, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.N == 0 {
+		c.N = 1<<63 - 1
+	}
+	limit := pageLimit(f.Limit)
+	rows, err := db.q.AuditList(ctx, db.pool, dbsqlc.AuditListParams{
+		Action: auditText(f.Action), TargetType: auditText(f.TargetType), Actor: auditText(f.ActorTokenID),
+		BeforeID: c.N, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, "", interpretError(err)
+	}
+	out := make([]*presence.AuditEntry, len(rows))
+	for i, r := range rows {
+		out[i] = &presence.AuditEntry{ID: r.ID, At: r.At, ActorTokenID: r.Actor, Action: r.Action,
+			TargetType: r.TargetType, TargetID: r.TargetID, AgentID: r.AgentID}
+	}
+	return out, nextCursor(len(rows), limit, func() cursor { return cursor{N: rows[len(rows)-1].ID} }), nil
+}
+
+func auditText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

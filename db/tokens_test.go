@@ -1,0 +1,278 @@
+package db_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
+	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/db/pgcluster"
+)
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	t.Run("CreateAuthenticateRevoke", func(t *testing.T) {
+		tok, secret, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeWrite, presence.ScopeRead}, AgentID: ptr("a1")})
+		ok(t, err)
+		if !strings.HasPrefix(secret, db.TokenPrefix) || len(secret) != len(db.TokenPrefix)+43 {
+			t.Fatalf("secret %q: want the prefix and 256 bits in base64url", secret)
+		}
+		got, err := d.Authenticate(ctx, secret)
+		ok(t, err)
+		if got.ID != tok.ID || *got.AgentID != "a1" || len(got.Scopes) != 2 {
+			t.Fatalf("authenticated as %+v", got)
+		}
+		_, err = d.Authenticate(ctx, secret+"x")
+		mustCode(t, err, presence.EUNAUTHORIZED)
+		_, err = d.Authenticate(ctx, "")
+		mustCode(t, err, presence.EUNAUTHORIZED)
+		ok(t, d.RevokeToken(ctx, tok.ID))
+		_, err = d.Authenticate(ctx, secret)
+		mustCode(t, err, presence.EUNAUTHORIZED)
+		ok(t, d.RevokeToken(ctx, tok.ID))
+		mustReason(t, d.RevokeToken(ctx, "nope"), "token_not_found")
+	})
+	t.Run("SecretsDiffer", func(t *testing.T) {
+		_, s1, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}})
+		ok(t, err)
+		_, s2, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}})
+		ok(t, err)
+		if s1 == s2 {
+			t.Fatal("two tokens share a secret")
+		}
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		for _, in := range []presence.TokenInput{
+			{},
+			{Scopes: []string{"presence:everything"}},
+			{Scopes: []string{presence.ScopeAdmin}, AgentID: ptr("a1")},
+			{Scopes: []string{presence.ScopeRead}, AgentID: ptr("")},
+			{Scopes: []string{presence.ScopeRead}, Name: ptr(strings.Repeat("n", 201))},
+		} {
+			_, _, err := d.CreateToken(ctx, in)
+			mustCode(t, err, presence.EINVALID)
+		}
+	})
+	t.Run("EnsureTokenKeepsOneRowAndItsRevocation", func(t *testing.T) {
+		secret := strings.Repeat("b", 40)
+		in := presence.TokenInput{Scopes: []string{presence.ScopeAdmin}}
+		t1, err := d.EnsureToken(ctx, secret, in)
+		ok(t, err)
+		t2, err := d.EnsureToken(ctx, secret, in)
+		ok(t, err)
+		if t1.ID != t2.ID {
+			t.Fatal("the bootstrap token was stored twice")
+		}
+		ok(t, d.RevokeToken(ctx, t1.ID))
+		t3, err := d.EnsureToken(ctx, secret, in)
+		ok(t, err)
+		if t3.RevokedAt == nil {
+			t.Fatal("a restart brought a revoked bootstrap token back")
+		}
+		_, err = d.EnsureToken(ctx, "short", in)
+		mustCode(t, err, presence.EINVALID)
+	})
+}
+
+func TestFirstAdminTokenIsMadeOnce(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	// Three nodes start at once on an empty database.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var secrets []string
+	for range 3 {
+		wg.Go(func() {
+			tok, secret, err := d.CreateFirstAdminToken(ctx, "first start")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if tok != nil {
+				mu.Lock()
+				secrets = append(secrets, secret)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(secrets) != 1 {
+		t.Fatalf("%d first admin tokens", len(secrets))
+	}
+	tok, err := d.Authenticate(ctx, secrets[0])
+	ok(t, err)
+	if !tok.Has(presence.ScopeAdmin) {
+		t.Fatalf("first token: %+v", tok)
+	}
+	// Revoke it: with no live admin token left, the next start makes one.
+	ok(t, d.RevokeToken(ctx, tok.ID))
+	again, _, err := d.CreateFirstAdminToken(ctx, "first start")
+	ok(t, err)
+	if again == nil {
+		t.Fatal("no admin token made while none is live")
+	}
+}
+
+func TestAuditRecordsTheActingToken(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	admin, _, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}})
+	ok(t, err)
+	actx := presence.WithToken(ctx, admin)
+	ok(t, d.DeleteAgent(actx, "a1"))
+	_, err = d.RestoreAgent(ctx, "a1") // from the command line: no actor
+	ok(t, err)
+	made, _, err := d.CreateToken(actx, presence.TokenInput{Scopes: []string{presence.ScopeRead}})
+	ok(t, err)
+	if made.CreatedBy == nil || *made.CreatedBy != admin.ID {
+		t.Fatalf("created_by = %v", made.CreatedBy)
+	}
+	ok(t, d.RevokeToken(actx, made.ID))
+
+	list, _, err := d.FindAudit(ctx, presence.AuditFilter{})
+	ok(t, err)
+	var got []string
+	for _, e := range list {
+		actor := "-"
+		if e.ActorTokenID != nil {
+			actor = *e.ActorTokenID
+		}
+		got = append(got, e.Action+" "+e.TargetType+" "+e.TargetID+" by "+actor)
+	}
+	want := []string{
+		"revoke token " + made.ID + " by " + admin.ID,
+		"create token " + made.ID + " by " + admin.ID,
+		"restore agent a1 by -",
+		"delete agent a1 by " + admin.ID,
+		"create token " + admin.ID + " by -",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The actor does not outlive its transaction on a pooled connection.
+	var actor *string
+	ok(t, d.Pool().QueryRow(ctx, `SELECT nullif(current_setting('presenced.actor', true), '')`).Scan(&actor))
+	if actor != nil {
+		t.Fatalf("actor leaked: %s", *actor)
+	}
+	// Paging, and the report view for presence_reporting.
+	page, next, err := d.FindAudit(ctx, presence.AuditFilter{Limit: 2})
+	ok(t, err)
+	page2, _, err := d.FindAudit(ctx, presence.AuditFilter{Limit: 2, Cursor: next})
+	ok(t, err)
+	if len(page) != 2 || len(page2) != 2 || page2[0].ID >= page[1].ID {
+		t.Fatalf("pages: %v %v", page, page2)
+	}
+	tx, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SET LOCAL ROLE presence_reporting`)
+	ok(t, err)
+	var n int
+	ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM report.audit WHERE actor_token_id = $1`, admin.ID).Scan(&n))
+	if n != 3 {
+		t.Fatalf("report.audit: %d rows by the admin", n)
+	}
+	if _, err := tx.Exec(ctx, `SAVEPOINT s; SELECT * FROM tokens`); err == nil {
+		t.Fatal("presence_reporting can read the token table")
+	}
+}
+
+// No token's secret is in the database in clear: a full dump of it, data
+// and schema, holds none of them, in any common encoding.
+func TestDumpHoldsNoTokenSecret(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	d := db.NewDB(url)
+	ok(t, d.Open(ctx))
+	defer d.Close()
+
+	var secrets []string
+	_, s, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}, Name: ptr("wallboard")})
+	ok(t, err)
+	secrets = append(secrets, s)
+	_, s, err = d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeWrite}, AgentID: ptr("a1")})
+	ok(t, err)
+	secrets = append(secrets, s)
+	_, s, err = d.CreateFirstAdminToken(ctx, "first start")
+	ok(t, err)
+	secrets = append(secrets, s)
+	bootstrap := "operator-chosen-bootstrap-secret-0123456789"
+	tok, err := d.EnsureToken(ctx, bootstrap, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}})
+	ok(t, err)
+	secrets = append(secrets, bootstrap)
+	// Use them, so that nothing written on use stores them either.
+	for _, s := range secrets {
+		_, err := d.Authenticate(ctx, s)
+		ok(t, err)
+	}
+
+	dump := pgDump(t, url)
+	if !bytes.Contains(dump, []byte(tok.ID)) {
+		t.Fatal("the dump does not hold the tokens table")
+	}
+	for _, s := range secrets {
+		body := strings.TrimPrefix(s, db.TokenPrefix)
+		forms := []string{s, body, hex.EncodeToString([]byte(s))}
+		if raw, err := base64.RawURLEncoding.DecodeString(body); err == nil {
+			forms = append(forms, hex.EncodeToString(raw))
+		}
+		for _, f := range forms {
+			if bytes.Contains(dump, []byte(f)) {
+				t.Fatalf("the dump holds a token secret (%q)", f)
+			}
+		}
+	}
+}
+
+func pgDump(t *testing.T, url string) []byte {
+	t.Helper()
+	bin, err := pgcluster.FindBinDir()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	cmdCtx, cancel := context.WithTimeout(ctx, 60e9)
+	defer cancel()
+	cmd := exec.CommandContext(cmdCtx, filepath.Join(bin, "pg_dump"), "--no-owner", "--dbname", url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v: %s", err, stderr.String())
+	}
+	return out
+}
+
+// The cost of authenticating a request: one index probe per request, no
+// cache (so that a revocation is at once on every node).
+func BenchmarkAuthenticate(b *testing.B) {
+	d := dbtest.MustOpenDB(b)
+	for range 1000 {
+		if _, _, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, secret, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := d.Authenticate(ctx, secret); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

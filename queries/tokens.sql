@@ -1,0 +1,40 @@
+-- name: TokenCreate :one
+INSERT INTO tokens (name, secret_hash, scopes, agent_id)
+VALUES ($1, $2, $3, $4)
+RETURNING *;
+
+-- name: TokenEnsure :exec
+-- The bootstrap token: stored once; a revoked one stays revoked.
+INSERT INTO tokens (name, secret_hash, scopes, agent_id)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (secret_hash) DO NOTHING;
+
+-- name: TokenGetByHash :one
+-- Every authenticated request runs this: one unique-index probe, no cache,
+-- so a revocation is effective at once on every node.
+SELECT * FROM tokens WHERE secret_hash = $1;
+
+-- name: TokenList :many
+SELECT * FROM tokens
+WHERE (created_at, id) > (sqlc.arg(after_at)::timestamptz, sqlc.arg(after_id)::text)
+ORDER BY created_at, id
+LIMIT sqlc.arg(max_rows);
+
+-- name: TokenRevoke :one
+-- Revoking twice keeps the first time and actor. No row: unknown id.
+UPDATE tokens
+SET revoked_at = coalesce(revoked_at, now()),
+    revoked_by = CASE WHEN revoked_at IS NULL THEN nullif(current_setting('presenced.actor', true), '') ELSE revoked_by END
+WHERE id = $1
+RETURNING *;
+
+-- name: TokenCountLiveAdmin :one
+SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL;
+
+-- name: AdvisoryXactLock :exec
+-- Serialises a one-time duty between nodes that start at once.
+SELECT pg_advisory_xact_lock(sqlc.arg(key)::bigint);
+
+-- name: TxSetActor :exec
+-- The acting token of this transaction, for the audit triggers.
+SELECT set_config('presenced.actor', sqlc.arg(actor)::text, true);
