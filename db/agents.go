@@ -198,6 +198,10 @@ func (db *DB) DeleteAgent(ctx context.Context, id string) error {
 		if _, err := db.lockAgent(ctx, tx, id); err != nil {
 			return err
 		}
+		// A deleted agent has no session and is on no queue.
+		if err := db.logOutAgent(ctx, tx, id, presence.SessionEndAgentDeleted); err != nil {
+			return err
+		}
 		// A deleted agent is in no status any more: end the spell so that
 		// reports do not count its time for ever.
 		if err := db.q.SpellCloseCurrent(ctx, tx, id); err != nil {

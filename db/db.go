@@ -23,9 +23,12 @@ type DB struct {
 	Logger *slog.Logger
 	// MaxConns overrides the pool size (0: pgx's default, max(4, cores)).
 	MaxConns int32
+	// Heartbeats is the session heartbeat policy (zero: 20 s, 2 missable).
+	Heartbeats presence.HeartbeatPolicy
 
-	pool *pgxpool.Pool
-	q    *dbsqlc.Queries
+	pool  *pgxpool.Pool
+	q     *dbsqlc.Queries
+	beats beatBatcher // heartbeats that arrive together share one UPDATE
 }
 
 // NewDB returns a DB for the given connection URL; call Open before use.

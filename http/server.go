@@ -34,6 +34,8 @@ type Server struct {
 	PresenceService presence.PresenceService
 	SpellService    presence.SpellService
 	ChannelService  presence.ChannelService
+	SessionService  presence.SessionService
+	QueueService    presence.QueueService
 	Events          EventStreamer
 
 	// EventPosition is the newest event position this node has read from
@@ -96,6 +98,18 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/spells/{id}", s.handleSpellGet)
 	m.HandleFunc("DELETE /v1/spells/{id}", s.handleSpellDelete)
 	m.HandleFunc("POST /v1/spells/{id}/restore", s.handleSpellRestore)
+
+	m.HandleFunc("POST /v1/agents/{id}/sessions", s.handleSessionOpen)
+	m.HandleFunc("GET /v1/agents/{id}/sessions", s.handleSessionList)
+	m.HandleFunc("GET /v1/sessions/{sid}", s.handleSessionGet)
+	m.HandleFunc("POST /v1/sessions/{sid}/heartbeat", s.handleSessionHeartbeat)
+	m.HandleFunc("DELETE /v1/sessions/{sid}", s.handleSessionClose)
+
+	m.HandleFunc("PUT /v1/queues/{q}", s.handleQueuePut)
+	m.HandleFunc("GET /v1/queues", s.handleQueueList)
+	m.HandleFunc("GET /v1/queues/{q}", s.handleQueueGet)
+	m.HandleFunc("POST /v1/agents/{id}/queues/{q}/login", s.handleQueueLogin)
+	m.HandleFunc("POST /v1/agents/{id}/queues/logout", s.handleQueueLogout)
 
 	m.HandleFunc("GET /v1/events", s.handleEvents)
 	m.HandleFunc("POST /v1/channels", s.handleChannelCreate)

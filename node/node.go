@@ -27,6 +27,10 @@ type Config struct {
 	MaxConns int32
 	// SkipMigrations leaves the schema alone (another node migrates).
 	SkipMigrations bool
+	// HeartbeatInterval and MaxMissedHeartbeats are the session heartbeat
+	// policy (0: 20 s and 2, as in Pega).
+	HeartbeatInterval   time.Duration
+	MaxMissedHeartbeats int
 
 	// AdminToken, when set, is stored (as a hash) as an admin token, so
 	// that an operator, a test or a load program has a known way in. It
@@ -46,6 +50,7 @@ type Node struct {
 	DB       *db.DB
 	Listener *db.Listener
 	Pruner   *db.Pruner
+	Sweeper  *db.Sweeper
 	Broker   *presencesse.Broker
 	HTTP     *presencehttp.Server
 }
@@ -70,6 +75,16 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.DB = db.NewDB(n.Config.DatabaseURL)
 	n.DB.Logger = log
 	n.DB.MaxConns = n.Config.MaxConns
+	n.DB.Heartbeats = presence.DefaultHeartbeatPolicy()
+	if n.Config.HeartbeatInterval != 0 {
+		n.DB.Heartbeats.Interval = n.Config.HeartbeatInterval
+	}
+	if n.Config.MaxMissedHeartbeats != 0 {
+		n.DB.Heartbeats.MaxMissed = n.Config.MaxMissedHeartbeats
+	}
+	if err := n.DB.Heartbeats.Validate(); err != nil {
+		return err
+	}
 	if err := n.DB.Open(ctx); err != nil {
 		return err
 	}
@@ -109,6 +124,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	}
 	n.Pruner = db.NewPruner(n.DB, n.Config.EventRetention)
 	n.Pruner.Open()
+	n.Sweeper = db.NewSweeper(n.DB)
+	n.Sweeper.Open()
 
 	n.HTTP.Addr = n.Config.Addr
 	n.HTTP.Logger = log
@@ -117,6 +134,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.PresenceService = n.DB
 	n.HTTP.SpellService = n.DB
 	n.HTTP.ChannelService = n.DB
+	n.HTTP.SessionService = n.DB
+	n.HTTP.QueueService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready
@@ -174,6 +193,9 @@ func (n *Node) Close() error {
 	}
 	if n.Pruner != nil {
 		n.Pruner.Close()
+	}
+	if n.Sweeper != nil {
+		n.Sweeper.Close()
 	}
 	if n.Listener != nil {
 		errs = append(errs, n.Listener.Close())

@@ -20,7 +20,10 @@ type Config struct {
 	LogFormat      string
 	LogLevel       string
 	EventRetention time.Duration
-	Auth           authConfig // security.go
+
+	HeartbeatInterval   time.Duration
+	MaxMissedHeartbeats int
+	Auth                authConfig // security.go
 }
 
 // envFlags registers flags whose defaults come from the environment, and

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/node"
 )
 
@@ -16,12 +17,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ef.String(&cfg.Addr, "addr", "PRESENCED_ADDR", "127.0.0.1:8080", "address to listen on")
 	ef.Duration(&cfg.EventRetention, "event-retention", "PRESENCED_EVENT_RETENTION", 7*24*time.Hour,
 		"how long the event log keeps events for resuming streams")
+	ef.Duration(&cfg.HeartbeatInterval, "heartbeat-interval", "PRESENCED_HEARTBEAT_INTERVAL", presence.DefaultHeartbeatInterval,
+		"how often clients must send a session heartbeat")
+	ef.Int(&cfg.MaxMissedHeartbeats, "max-missed-heartbeats", "PRESENCED_MAX_MISSED_HEARTBEATS", presence.DefaultMaxMissedHeartbeats,
+		"heartbeats a session may miss before it counts as disconnected (at least 1)")
 	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if err := (presence.HeartbeatPolicy{Interval: cfg.HeartbeatInterval, MaxMissed: cfg.MaxMissedHeartbeats}).Validate(); err != nil {
+		return usageError{presence.ErrorMessage(err)}
 	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
@@ -32,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log,
+		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats,
 		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {
 		return errors.Join(err, database.Close())

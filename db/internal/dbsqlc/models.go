@@ -21,6 +21,15 @@ type Agent struct {
 	DeletedAt         *time.Time
 }
 
+type AgentState struct {
+	AgentID       string
+	State         string
+	StateSince    time.Time
+	RoutingStatus string
+	RoutingSince  time.Time
+	Queues        []string
+}
+
 type Audit struct {
 	ID         int64
 	At         time.Time
@@ -72,6 +81,22 @@ type PresenceRecord struct {
 	AgentDeletedAt     *time.Time
 }
 
+type Queue struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type QueueMembership struct {
+	ID         int64
+	AgentID    string
+	QueueID    string
+	JoinedAt   time.Time
+	LeftAt     *time.Time
+	ReasonCode *string
+}
+
 type ReportAudit struct {
 	ID           int64
 	At           time.Time
@@ -94,6 +119,29 @@ type ReportCurrentPresence struct {
 	Since          *time.Time
 }
 
+type ReportQueueMembership struct {
+	ID         int64
+	AgentID    string
+	QueueID    string
+	QueueName  string
+	JoinedAt   time.Time
+	LeftAt     *time.Time
+	DurationMs int64
+	IsCurrent  bool
+	ReasonCode *string
+}
+
+type ReportSession struct {
+	ID         string
+	AgentID    string
+	Client     *string
+	StartedAt  time.Time
+	EndedAt    *time.Time
+	DurationMs int64
+	IsOpen     bool
+	EndReason  *string
+}
+
 type ReportSpell struct {
 	ID              int64
 	AgentID         string
@@ -113,6 +161,18 @@ type ReportSpell struct {
 	AverageCapacity float64
 	UpdatedAt       time.Time
 	DeletedAt       *time.Time
+}
+
+type Session struct {
+	ID         string
+	AgentID    string
+	Client     *string
+	StartedAt  time.Time
+	LastBeatAt time.Time
+	Idle       bool
+	Lost       bool
+	EndedAt    *time.Time
+	EndReason  *string
 }
 
 type Spell struct {
