@@ -24,9 +24,10 @@ const maxBeatBatch = 1000
 // or gives the slot back when none waits. So no caller runs more than one
 // batch per turn, and there is nothing to start or stop.
 type beatBatcher struct {
-	mu      sync.Mutex
-	queue   []*beatRequest
-	leaders int
+	mu         sync.Mutex
+	queue      []*beatRequest
+	leaders    int
+	maxLeaders int // half the pool, so beats never take every connection; set on first use
 }
 
 type beatRequest struct {
@@ -48,8 +49,11 @@ type beatResult struct {
 func (b *beatBatcher) beat(ctx context.Context, db *DB, id string, idle *bool) (bool, error) {
 	r := &beatRequest{id: id, idle: idle, done: make(chan beatResult, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
+	if b.maxLeaders == 0 {
+		b.maxLeaders = max(1, int(db.pool.Stat().MaxConns())/2)
+	}
 	b.queue = append(b.queue, r)
-	if b.leaders < db.maxBeatLeaders() {
+	if b.leaders < b.maxLeaders {
 		b.leaders++
 		r.leading = true
 		r.lead <- struct{}{}
@@ -121,10 +125,4 @@ func (b *beatBatcher) runBatch(ctx context.Context, db *DB, self *beatRequest) {
 	}
 	// Nothing queued, or every queued beat holds a lead already.
 	b.leaders--
-}
-
-// maxBeatLeaders is how many beat batches may be in flight: half the pool,
-// so beats never take every connection from other requests.
-func (db *DB) maxBeatLeaders() int {
-	return max(1, int(db.pool.Config().MaxConns)/2)
 }

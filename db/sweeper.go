@@ -43,7 +43,7 @@ func (s *Sweeper) Open() {
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
-		t := time.NewTicker(s.Policy.OrDefault().SweepEvery())
+		t := time.NewTicker(max(s.Policy.OrDefault().SweepEvery(), time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
