@@ -250,10 +250,10 @@ CREATE TRIGGER queues_event AFTER INSERT OR UPDATE ON queues
 -- Same columns in the same order as 00001 (CREATE OR REPLACE requires it).
 CREATE OR REPLACE VIEW presence_records AS
 SELECT a.id                                      AS agent_id,
-       st.id                                     AS status_id,
-       st.label                                  AS status_label,
-       st.system_presence                        AS system_presence,
-       st.is_away                                AS is_away,
+       coalesce(st.id, off.id)                   AS status_id,
+       coalesce(st.label, off.label)             AS status_label,
+       coalesce(st.system_presence, off.system_presence) AS system_presence,
+       coalesce(st.is_away, off.is_away)         AS is_away,
        coalesce(ls.state, 'OFFLINE')::text       AS state,
        coalesce(ls.routing_status, 'OFF_QUEUE')::text AS routing_status,
        s.message                                 AS message,
@@ -266,9 +266,13 @@ SELECT a.id                                      AS agent_id,
        coalesce(ls.queues, '{}')::text[]         AS queues,
        a.deleted_at                              AS agent_deleted_at
 FROM agents a
+-- The offline status as a one-row cross join: see 00001 for why statuses
+-- are not joined on coalesce(spell status, 'offline').
+CROSS JOIN statuses off
 LEFT JOIN spells s ON s.agent_id = a.id AND s.ended_at IS NULL
+LEFT JOIN statuses st ON st.id = s.status_id
 LEFT JOIN agent_states ls ON ls.agent_id = a.id
-JOIN statuses st ON st.id = coalesce(s.status_id, 'offline');
+WHERE off.id = 'offline';
 
 -- Reports: membership history (who was on which queue when, and why they
 -- left) and session history (login and logout times).
@@ -311,25 +315,27 @@ $$;
 -- +goose StatementEnd
 DROP VIEW report.queue_memberships;
 CREATE OR REPLACE VIEW presence_records AS
-SELECT a.id                        AS agent_id,
-       st.id                       AS status_id,
-       st.label                    AS status_label,
-       st.system_presence          AS system_presence,
-       st.is_away                  AS is_away,
-       'OFFLINE'::text             AS state,
-       'OFF_QUEUE'::text           AS routing_status,
-       s.message                   AS message,
-       s.reason_code               AS reason_code,
-       s.source                    AS source,
-       s.started_at                AS since,
-       s.id                        AS spell_id,
-       a.capacity                  AS capacity_configured,
-       0::integer                  AS capacity_in_use,
-       '{}'::text[]                AS queues,
-       a.deleted_at                AS agent_deleted_at
+SELECT a.id                                       AS agent_id,
+       coalesce(st.id, off.id)                    AS status_id,
+       coalesce(st.label, off.label)              AS status_label,
+       coalesce(st.system_presence, off.system_presence) AS system_presence,
+       coalesce(st.is_away, off.is_away)          AS is_away,
+       'OFFLINE'::text                            AS state,
+       'OFF_QUEUE'::text                          AS routing_status,
+       s.message                                  AS message,
+       s.reason_code                              AS reason_code,
+       s.source                                   AS source,
+       s.started_at                               AS since,
+       s.id                                       AS spell_id,
+       a.capacity                                 AS capacity_configured,
+       0::integer                                 AS capacity_in_use,
+       '{}'::text[]                               AS queues,
+       a.deleted_at                               AS agent_deleted_at
 FROM agents a
+CROSS JOIN statuses off
 LEFT JOIN spells s ON s.agent_id = a.id AND s.ended_at IS NULL
-JOIN statuses st ON st.id = coalesce(s.status_id, 'offline');
+LEFT JOIN statuses st ON st.id = s.status_id
+WHERE off.id = 'offline';
 DROP TRIGGER queues_event ON queues;
 DROP FUNCTION queues_event();
 DROP TRIGGER queue_memberships_leave ON queue_memberships;
