@@ -52,6 +52,7 @@ type streams struct {
 	writeTimeout time.Duration
 	logger       *slog.Logger
 	seq          atomic.Uint64
+	delivered    atomic.Uint64 // events queued on streams, pings not counted (stats.go)
 	noDeadline   sync.Once // warn once when writes cannot get a deadline
 
 	mu       sync.Mutex
