@@ -53,7 +53,7 @@ type streams struct {
 	logger       *slog.Logger
 	seq          atomic.Uint64
 	delivered    atomic.Uint64 // events queued on streams, pings not counted (stats.go)
-	noDeadline   sync.Once // warn once when writes cannot get a deadline
+	noDeadline   sync.Once     // warn once when writes cannot get a deadline
 
 	mu       sync.Mutex
 	attached map[string]chan struct{} // by stream id; closed once ServeHTTP attached its subscriber
