@@ -54,8 +54,9 @@ test-race: ## Run every package under the race detector.
 	$(GO) test -count=1 -race -timeout 30m $(PKGS)
 
 .PHONY: screenshot
-screenshot: test-deps ## Retake docs/wallboard.png, the README's picture of the wallboard, in headless Chromium.
-	PRESENCED_WALLBOARD_SCREENSHOT=$(CURDIR)/docs/wallboard.png $(GO) test -count=1 -run 'TestWallboardShowsTheFloor' ./http/wallboard/
+screenshot: test-deps ## Retake docs/wallboard*.png, the README's pictures of the wallboard, in headless Chromium.
+	PRESENCED_WALLBOARD_SCREENSHOT=$(CURDIR)/docs/wallboard.png $(GO) test -count=1 -run 'TestWallboard(ShowsTheFloor|WithoutAToken)' ./http/wallboard/
+	@ls -l docs/wallboard*.png
 
 .PHONY: lint
 lint: ## gofmt and go vet.

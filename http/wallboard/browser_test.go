@@ -24,9 +24,9 @@ import (
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 
 // EnvScreenshot names the file the floor test writes its screenshot to
-// (make screenshot sets it to docs/wallboard.png); without it the
-// screenshot goes to the test's temporary directory, and its path is
-// logged.
+// (make screenshot sets it to docs/wallboard.png; the token test writes
+// wallboard-no-token.png next to it); without it the screenshots go to the
+// tests' temporary directories. Their paths are logged.
 const EnvScreenshot = "PRESENCED_WALLBOARD_SCREENSHOT"
 
 // EnvChromium names the browser binary, when it is not one of the usual.
@@ -363,10 +363,20 @@ func TestWallboardShowsTheFloorAndFollowsItLive(t *testing.T) {
 		waitFor(t, b, 5*time.Second, fmt.Sprintf(`document.querySelector('[data-agent-id="amara.okafor"] .since').textContent !== %q`, first))
 	})
 
-	// The screenshot: the floor as a supervisor sees it.
-	path := os.Getenv(EnvScreenshot)
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "wallboard.png")
+	screenshot(t, b, "wallboard.png") // the floor as a supervisor sees it
+}
+
+// screenshot writes the page as a PNG: to $PRESENCED_WALLBOARD_SCREENSHOT
+// for the floor and next to it for others, else to the test's temporary
+// directory; it logs the path.
+func screenshot(t *testing.T, b *browser, name string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if p := os.Getenv(EnvScreenshot); p != "" {
+		path = p
+		if name != "wallboard.png" {
+			path = filepath.Join(filepath.Dir(p), name)
+		}
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
@@ -384,8 +394,9 @@ func TestWallboardWithoutATokenSaysHowToGetOne(t *testing.T) {
 	t.Parallel()
 	b := newBrowser(t)
 	n := mustOpenNode(t, dbtest.NewDatabase(t), "")
-	b.do(t, 20*time.Second, chromedp.Navigate(n.URL()+"/"))
+	b.do(t, 20*time.Second, chromedp.EmulateViewport(1280, 400), chromedp.Navigate(n.URL()+"/"))
 	waitFor(t, b, 10*time.Second, `!document.querySelector("#notice").hidden`)
+	screenshot(t, b, "wallboard-no-token.png")
 	if got := text(t, b, `#notice`); !strings.Contains(got, "?access_token=") || !strings.Contains(got, "presence:read") {
 		t.Fatalf("notice: %q", got)
 	}

@@ -320,6 +320,7 @@ async function load() {
   for (const t of floor.tiles.values()) dirty.add(t); // status labels may have changed
   optionsDirty = true;
   $("notice").hidden = true;
+  $("filters").hidden = false;
   render();
 }
 
@@ -464,12 +465,15 @@ function notice(title, paragraphs) {
 
 function authProblem(e) {
   disconnect();
+  $("filters").hidden = true; // nothing to filter
+
   setConn("denied", e.status === 401 ? "No valid token" : "Not allowed");
   const example = { code: `${location.origin}${location.pathname}?access_token=<token>` };
   const make = { code: "presenced token create --scope presence:read --name wallboard" };
   if (e.status === 401 && !token) {
     notice("This wallboard needs a read token", [
-      ["Authentication is on for this presenced. Add ?access_token= to the address, with a token that may read presence: ", example],
+      "Authentication is on for this presenced. Open the page with a token that may read presence (presence:read) in its address:",
+      [example],
       ["An admin makes one with ", make, " or POST /v1/tokens."],
     ]);
   } else if (e.status === 401) {
