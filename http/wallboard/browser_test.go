@@ -313,6 +313,7 @@ func TestWallboardShowsTheFloorAndFollowsItLive(t *testing.T) {
 	if got := text(t, b, `[data-agent-id="ivan.petrov"] .status-label`); got != "Coaching" {
 		t.Fatalf("custom status label: %q", got)
 	}
+	screenshot(t, b, "wallboard.png") // the floor as a supervisor sees it
 
 	t.Run("a change through the API shows within a second", func(t *testing.T) {
 		start := time.Now()
@@ -363,7 +364,15 @@ func TestWallboardShowsTheFloorAndFollowsItLive(t *testing.T) {
 		waitFor(t, b, 5*time.Second, fmt.Sprintf(`document.querySelector('[data-agent-id="amara.okafor"] .since').textContent !== %q`, first))
 	})
 
-	screenshot(t, b, "wallboard.png") // the floor as a supervisor sees it
+
+	t.Run("a batch of new agents appears with their names", func(t *testing.T) {
+		var items []string
+		for i := range 60 {
+			items = append(items, fmt.Sprintf(`{"id": "new%02d", "name": "New Hire %02d"}`, i, i))
+		}
+		mustAPI(t, n.URL(), 200, "POST", "/v1/agents/batch", `{"items": [`+strings.Join(items, ",")+`]}`)
+		waitFor(t, b, 10*time.Second, `[...document.querySelectorAll('[data-agent-id^="new"] .name')].filter(e => e.textContent.startsWith("New Hire")).length === 60`)
+	})
 }
 
 // screenshot writes the page as a PNG: to $PRESENCED_WALLBOARD_SCREENSHOT

@@ -15,7 +15,7 @@ const TOPICS = [
   "agents.*.presence", "agents.*.state", "agents.*.routing", "agents.*.capacity",
   "statuses", "admin",
 ];
-const AGENT_KINDS = ["presence", "state", "routing", "capacity", "attributes"];
+const AGENT_KINDS = ["presence", "state", "routing", "capacity"];
 
 const STATE_LABELS = { ACTIVE: "Active", AWAY: "Away", DISCONNECTED: "Disconnected", OFFLINE: "Offline" };
 const ROUTING_LABELS = { OFF_QUEUE: "Off queue", IDLE: "Idle", INTERACTING: "Interacting" };
@@ -159,16 +159,44 @@ function remove(id) {
   schedule();
 }
 
-// fetchName reads the name of an agent first seen in an event.
-async function fetchName(t) {
-  try {
-    const { body } = await getJSON(`v1/agents/${encodeURIComponent(t.id)}`);
-    if (floor.tiles.get(t.id) !== t) return;
-    t.name = body.name || t.id;
+// fetchName asks for the name of an agent first seen in an event. Names
+// are read a quarter of a second later, together: one by one for a few new
+// agents, through the paged agent list when many arrive at once (a batch
+// import), so that the page stays well inside its token's rate limit.
+const unnamed = new Set();
+let namesTimer = 0;
+
+function fetchName(t) {
+  unnamed.add(t.id);
+  if (!namesTimer) namesTimer = setTimeout(fetchNames, 250);
+}
+
+async function fetchNames() {
+  namesTimer = 0;
+  const ids = [...unnamed];
+  unnamed.clear();
+  const named = (id, name) => {
+    const t = floor.tiles.get(id);
+    if (!t || !name || name === t.name) return;
+    t.name = name;
     orderDirty = true;
     dirty.add(t);
-    schedule();
-  } catch { /* deleted meanwhile, or no right to it: the id stands in */ }
+  };
+  try {
+    if (ids.length <= 20) {
+      await Promise.all(ids.map(async (id) => {
+        try {
+          const { body } = await getJSON(`v1/agents/${encodeURIComponent(id)}`);
+          named(id, body.name);
+        } catch { /* deleted meanwhile, or no right to it: the id stands in */ }
+      }));
+    } else {
+      const want = new Set(ids);
+      const { items } = await getAll("v1/agents", 1000);
+      for (const a of items) if (want.has(a.id) || floor.tiles.get(a.id)?.name === a.id) named(a.id, a.name);
+    }
+  } catch { /* the ids stand in until the next load */ }
+  schedule();
 }
 
 function render() {
