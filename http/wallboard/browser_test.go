@@ -364,7 +364,6 @@ func TestWallboardShowsTheFloorAndFollowsItLive(t *testing.T) {
 		waitFor(t, b, 5*time.Second, fmt.Sprintf(`document.querySelector('[data-agent-id="amara.okafor"] .since').textContent !== %q`, first))
 	})
 
-
 	t.Run("a batch of new agents appears with their names", func(t *testing.T) {
 		var items []string
 		for i := range 60 {
