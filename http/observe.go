@@ -60,6 +60,12 @@ func (s *Server) observe(w http.ResponseWriter, r *http.Request, next http.Handl
 		info.id = newRequestID()
 	}
 	w.Header().Set(RequestIDHeader, info.id)
+	if r.Body != nil {
+		// Bounded here, on the server's own ResponseWriter, so that an
+		// over-long body still makes net/http close the connection (the
+		// wrappers below cannot pass that signal on).
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	}
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 	rec := &statusRecorder{ResponseWriter: w}
 	if s.Metrics != nil {

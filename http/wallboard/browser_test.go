@@ -418,6 +418,17 @@ func TestWallboardWithoutATokenSaysHowToGetOne(t *testing.T) {
 	if got := text(t, b, `#notice h2`); got != "The token was not accepted" {
 		t.Fatalf("notice for a wrong token: %q", got)
 	}
+
+	// A token revoked while the page is open: its stream ends, and the page
+	// says why instead of retrying for ever.
+	created := mustAPI(t, n.URL(), 201, "POST", "/v1/tokens", `{"scopes": ["presence:read"], "name": "wallboard"}`)
+	b.do(t, 20*time.Second, chromedp.Navigate(n.URL()+"/?access_token="+created["token"].(string)))
+	waitFor(t, b, 10*time.Second, present(`#conn[data-state="live"]`))
+	mustAPI(t, n.URL(), 204, "DELETE", "/v1/tokens/"+created["id"].(string), "")
+	waitFor(t, b, 15*time.Second, `!document.querySelector("#notice").hidden && document.querySelector("#conn").dataset.state === "denied"`)
+	if got := text(t, b, `#notice h2`); got != "The token was not accepted" {
+		t.Fatalf("notice for a revoked token: %q", got)
+	}
 }
 
 // The page keeps its floor across a lost connection: while its node is
