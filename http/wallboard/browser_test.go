@@ -335,7 +335,12 @@ func TestWallboardShowsTheFloorAndFollowsItLive(t *testing.T) {
 			` && document.querySelector('[data-agent-id="zoe.adams"] .name').textContent === "Zoe Adams"`)
 	})
 
-	t.Run("a deleted agent leaves the floor", func(t *testing.T) {
+	t.Run("a deleted agent leaves the floor and a restored one comes back", func(t *testing.T) {
+		mustAPI(t, n.URL(), 204, "DELETE", "/v1/agents/zoe.adams", "")
+		waitFor(t, b, 10*time.Second, "!"+present(`[data-agent-id="zoe.adams"]`))
+		mustAPI(t, n.URL(), 200, "POST", "/v1/agents/zoe.adams/restore", "")
+		waitFor(t, b, 10*time.Second, present(`[data-agent-id="zoe.adams"]`)+
+			` && document.querySelector('[data-agent-id="zoe.adams"] .name').textContent === "Zoe Adams"`)
 		mustAPI(t, n.URL(), 204, "DELETE", "/v1/agents/zoe.adams", "")
 		waitFor(t, b, 10*time.Second, "!"+present(`[data-agent-id="zoe.adams"]`))
 	})

@@ -336,7 +336,9 @@ async function load() {
   floor.queues = queues ? new Map(queues.body.items.map((q) => [q.id, q.name || q.id])) : null;
   floor.position = positionFromETag(presence.first.headers.get("ETag"));
   const date = Date.parse(presence.first.headers.get("Date"));
-  if (!Number.isNaN(date) && Math.abs(date - Date.now()) > 2000) floor.skew = date - Date.now();
+  // The server's clock stamps "since": a page on a clock more than two
+  // seconds off counts time in status by the server's.
+  floor.skew = !Number.isNaN(date) && Math.abs(date - Date.now()) > 2000 ? date - Date.now() : 0;
 
   const names = new Map(agents.items.map((a) => [a.id, a.name]));
   const seen = new Set();
@@ -415,7 +417,16 @@ async function onAdmin(a) {
   if (a.action === "restore") {
     try {
       const { body } = await getJSON(`v1/agents/${encodeURIComponent(a.id)}`);
-      if (body.presence) upsert(body.presence, body.name || body.id);
+      // An event that came while this read was on its way is newer than
+      // the read: then only the name is taken from it.
+      const t = floor.tiles.get(a.id);
+      if (!t && body.presence) upsert(body.presence, body.name || body.id);
+      else if (t && body.name && body.name !== t.name) {
+        t.name = body.name;
+        orderDirty = true;
+        dirty.add(t);
+        schedule();
+      }
     } catch { /* deleted again meanwhile */ }
   }
 }
