@@ -33,14 +33,30 @@ verify: ## Fail when generated code is stale, code is unformatted or go vet comp
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+.PHONY: test-deps
+test-deps: ## Install what tests need beyond Go: Debian's chromium for the browser tests (as root, when missing).
+	@if [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "test-deps: installing chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "test-deps: no chromium and not root with apt-get: the browser tests will be skipped"; \
+	  fi; \
+	fi
+
 .PHONY: test
-test: verify ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
+test: verify test-deps ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
 
 .PHONY: test-race
 test-race: ## Run every package under the race detector.
 	$(GO) test -count=1 -race -timeout 30m $(PKGS)
+
+.PHONY: screenshot
+screenshot: test-deps ## Retake docs/wallboard*.png, the README's pictures of the wallboard, in headless Chromium.
+	PRESENCED_WALLBOARD_SCREENSHOT=$(CURDIR)/docs/wallboard.png $(GO) test -count=1 -run 'TestWallboard(ShowsTheFloor|WithoutAToken)' ./http/wallboard/
+	@ls -l docs/wallboard*.png
 
 .PHONY: lint
 lint: ## gofmt and go vet.

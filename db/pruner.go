@@ -24,6 +24,10 @@ type Pruner struct {
 	db        *DB
 	Retention time.Duration
 	Interval  time.Duration
+	// OnPrune, when set, is told the outcome of every background round:
+	// the events deleted (0 when another node holds the lock) and the
+	// error. The node's metrics count rounds with it.
+	OnPrune func(deleted int64, err error)
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -47,8 +51,12 @@ func (p *Pruner) Open() {
 		t := time.NewTicker(p.Interval)
 		defer t.Stop()
 		for {
-			if _, err := p.Prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			n, err := p.Prune(ctx, time.Now())
+			if err != nil && ctx.Err() == nil {
 				p.db.Logger.Warn("event pruning failed", "err", err)
+			}
+			if p.OnPrune != nil && ctx.Err() == nil {
+				p.OnPrune(n, err)
 			}
 			select {
 			case <-ctx.Done():

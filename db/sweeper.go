@@ -26,6 +26,10 @@ type Sweeper struct {
 	// disconnect (a site losing its network) does not hold thousands of
 	// agent locks at once.
 	BatchSize int
+	// OnSweep, when set, is told the outcome of every background round:
+	// the sessions marked lost (0 when another node holds the lock) and
+	// the error. The node's metrics count rounds with it.
+	OnSweep func(lost int64, err error)
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -51,8 +55,12 @@ func (s *Sweeper) Open() {
 				return
 			case <-t.C:
 			}
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			n, err := s.Sweep(ctx)
+			if err != nil && ctx.Err() == nil {
 				s.db.Logger.Warn("heartbeat sweep failed", "err", err)
+			}
+			if s.OnSweep != nil && ctx.Err() == nil {
+				s.OnSweep(n, err)
 			}
 		}
 	}()

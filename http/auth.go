@@ -31,6 +31,9 @@ var rules = map[string]rule{
 	"/":                 open(), // the not-found answer
 	"GET /metrics":      {scope: presence.ScopeRead, target: global, public: func(s *Server) bool { return s.Security.PublicMetrics }},
 
+	// The wallboard's script and style sheet: no data in them.
+	"GET /wallboard/{file}": open(),
+
 	// Definitions: reading them is global; changing them is configuration.
 	"GET /v1/statuses":             read(global),
 	"POST /v1/statuses":            admin(),
@@ -242,6 +245,10 @@ func (s *Server) Routes() []string {
 func (s *Server) guard(pattern string, h http.Handler) http.Handler {
 	ru, ok := rules[pattern]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		if info != nil { // for the access log and the metrics
+			info.route, info.stream = pattern, ru.stream
+		}
 		if !ok {
 			s.Logger.Error("route without an authorization rule; add one to rules in http/auth.go", "pattern", pattern)
 			s.Error(w, r, presence.Errorf(presence.EINTERNAL, "This endpoint has no authorization rule."))
@@ -258,6 +265,9 @@ func (s *Server) guard(pattern string, h http.Handler) http.Handler {
 			}
 			s.Error(w, r, err)
 			return
+		}
+		if info != nil {
+			info.tokenID = tok.ID
 		}
 		if wait, ok := s.auth.limits.allow(tok.ID, ru.bucket, s.Security.RateLimit); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
@@ -487,10 +497,10 @@ func (s *Server) outer(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, WWW-Authenticate")
+		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, WWW-Authenticate, X-Request-Id")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match, Last-Event-ID")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match, Last-Event-ID, X-Request-Id")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return

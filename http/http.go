@@ -56,7 +56,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := presence.ErrorCode(err)
 	if code == presence.EINTERNAL {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("internal error", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, ErrorStatusCode(code), presence.ErrorReason(err), presence.ErrorMessage(err))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/wallboard"
 )
 
 // EventStreamer serves SSE streams; package sse's Broker implements it. The
@@ -37,6 +38,10 @@ type Server struct {
 	SessionService  presence.SessionService
 	QueueService    presence.QueueService
 	Events          EventStreamer
+
+	// Metrics, when set, records every request and answers GET /metrics
+	// (observe.go); nil leaves GET /metrics at 404.
+	Metrics Metrics
 
 	// EventPosition is the newest event position this node has read from
 	// the log (it starts at the log's head, not at zero, so a restarted node
@@ -122,11 +127,18 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/tokens/{id}", s.handleTokenRevoke)
 	m.HandleFunc("GET /v1/audit", s.handleAuditList)
 
+	// The operator's kit and the wallboard (operations.go).
+	m.HandleFunc("GET /metrics", s.handleMetrics)
+	m.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	m.Handle("GET /{$}", wallboard.Page())
+	m.Handle("GET /wallboard/{file}", wallboard.Assets())
+
 	m.HandleFunc("/", s.handleNotFound)
 }
 
-// ServeHTTP lets tests and other servers use the handler directly.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.outer(w, r) }
+// ServeHTTP lets tests and other servers use the handler directly. Every
+// request gets an id, an access-log line and its metrics (observe.go).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observe(w, r, s.outer) }
 
 // Open listens first, so that address errors surface at once and ":0"
 // works in tests, then serves in the background.

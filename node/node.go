@@ -14,6 +14,7 @@ import (
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	presencehttp "github.com/presenced/presenced/http"
+	"github.com/presenced/presenced/metrics"
 	presencesse "github.com/presenced/presenced/sse"
 )
 
@@ -53,6 +54,8 @@ type Node struct {
 	Sweeper  *db.Sweeper
 	Broker   *presencesse.Broker
 	HTTP     *presencehttp.Server
+	// Metrics is the node's own registry, served at GET /metrics.
+	Metrics *metrics.Metrics
 }
 
 // New returns a node; call Open to start it.
@@ -122,9 +125,17 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	if err := n.Listener.Open(ctx); err != nil {
 		return err
 	}
+	n.Metrics = metrics.New()
+	n.Metrics.Logger = log
+	n.Metrics.RegisterStreams(n.Broker)
+	n.Metrics.RegisterListener(n.Listener)
+	n.Metrics.RegisterPool(n.DB.Pool().Stat)
+
 	n.Pruner = db.NewPruner(n.DB, n.Config.EventRetention)
+	n.Pruner.OnPrune = n.Metrics.ObservePrune
 	n.Pruner.Open()
 	n.Sweeper = db.NewSweeper(n.DB)
+	n.Sweeper.OnSweep = n.Metrics.ObserveSweep
 	n.Sweeper.Open()
 
 	n.HTTP.Addr = n.Config.Addr
@@ -142,6 +153,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.TokenService = n.DB
 	n.HTTP.AuditLog = n.DB
 	n.HTTP.Security = n.Config.Security
+	n.HTTP.Metrics = n.Metrics
 	// Services that arrive with other features implement these.
 	if f, ok := any(n.DB).(presence.SessionAgentFinder); ok {
 		n.HTTP.SessionAgents = f

@@ -50,3 +50,18 @@ WHERE (pruned_xid, pruned_id) < (sqlc.arg(cut_xid)::bigint::text::xid8, sqlc.arg
 -- Background duties (pruning, the heartbeat sweep) run on whichever node
 -- holds this lock; it ends with the transaction.
 SELECT pg_try_advisory_xact_lock(sqlc.arg(key)::bigint);
+
+-- name: EventLag :one
+-- How far a reader at a position is behind the final log: the events after
+-- it, counted up to max_rows so that a metrics scrape stays cheap however
+-- far behind, and the age of the oldest of them by the database's clock
+-- (the clock that stamped them); 0 and 0 when it is caught up.
+SELECT count(*)::bigint AS events,
+       COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(e.at)), 0)::float8 AS age_seconds
+FROM (
+    SELECT at FROM events
+    WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
+      AND xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY xid, id
+    LIMIT sqlc.arg(max_rows)
+) e;

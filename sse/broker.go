@@ -82,6 +82,8 @@ type Broker struct {
 	wg     sync.WaitGroup // one per running handler
 	head   atomic.Pointer[presence.Position]
 
+	dropped atomic.Uint64 // events subscribers could not take (stats.go)
+
 	// mu guards the fields below and the Broker.mu fields of subscribers.
 	// Lock order: mu, then a subscriber's mu.
 	mu       sync.Mutex
@@ -236,6 +238,7 @@ func (b *Broker) Publish(ev presence.Event) {
 	}
 	// Evicted after the loop: the index must not change under each.
 	for _, s := range evicted {
+		b.dropped.Add(1)
 		b.logger.Info("sse: subscriber dropped: it fell behind; it resumes by id", "buffer", b.cfg.BufferSize)
 		b.unregisterLocked(s)
 	}

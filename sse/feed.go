@@ -130,6 +130,7 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 					if err := s.stream.send(ctx, newWire(ev).event()); err != nil {
 						return err
 					}
+					s.stream.ss.delivered.Add(1)
 				}
 				after = ev.Position
 			}
@@ -161,6 +162,7 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 			if err := s.stream.send(ctx, newWire(ev).event()); err != nil {
 				return err
 			}
+			s.stream.ss.delivered.Add(1)
 		}
 		s.advance(evs[len(evs)-1].Position)
 	}

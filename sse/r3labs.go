@@ -52,7 +52,8 @@ type streams struct {
 	writeTimeout time.Duration
 	logger       *slog.Logger
 	seq          atomic.Uint64
-	noDeadline   sync.Once // warn once when writes cannot get a deadline
+	delivered    atomic.Uint64 // events queued on streams, pings not counted (stats.go)
+	noDeadline   sync.Once     // warn once when writes cannot get a deadline
 
 	mu       sync.Mutex
 	attached map[string]chan struct{} // by stream id; closed once ServeHTTP attached its subscriber

@@ -59,6 +59,7 @@ func (s *subscriber) offer(ev presence.Event, w func() *wire) bool {
 	if !s.stream.try(w().event()) {
 		return false
 	}
+	s.stream.ss.delivered.Add(1)
 	s.floor = ev.Position
 	return true
 }

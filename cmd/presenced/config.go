@@ -63,8 +63,8 @@ func newFlagSet(name, summary string, cfg *Config, stderr io.Writer) (*flag.Flag
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: presenced %s\n\n%s\n\nFlags:\n", name, summary)
-		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "Usage: presenced %s\n\n%s\n", name, summary)
+		printFlags(stderr, fs) // help.go
 	}
 	ef := envFlags{fs}
 	ef.String(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "",

@@ -13,23 +13,40 @@ import (
 	"syscall"
 )
 
+// serveSummary heads the help of presenced serve.
+const serveSummary = `Runs a presenced node: the HTTP API under /v1, SSE streams, the wallboard at /,
+metrics at /metrics and the OpenAPI document at /openapi.json. Several nodes may
+share one database behind a load balancer; each catches up from the event log.
+Logs go to standard error (--log-format json for machines); every request's
+lines carry its request id, and --log-level debug logs every request.`
+
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
 const usage = `presenced — who is online, in which status, since when; live.
 
 Usage:
-  presenced serve [flags]          run the HTTP/SSE server (the default command)
-  presenced migrate up|down|status apply, roll back one, or list migrations
-  presenced psql [psql args]       open psql on the database presenced uses
-  presenced token create|list|revoke  manage API tokens (create --scope S [--agent ID])
-  presenced version                print the version
-  presenced help [command]         show help (also: presenced <command> --help)
+  presenced [serve] [flags]            run the HTTP and SSE server (the default)
+  presenced migrate up|down|status     apply, roll back one, or list migrations
+  presenced psql [flags] [-- args]     open psql on the database presenced uses
+  presenced token create|list|revoke   manage API tokens
+  presenced version                    print the version
+  presenced help [command]             this help, or a command's flags
+
+Examples:
+  presenced                                      start; the first start prints an admin token
+  presenced serve --addr :8080 --log-format json --database-url postgres://…/presenced
+  presenced token create --scope presence:read --name wallboard
+  presenced psql -- -c 'SELECT * FROM report.current_presence'
+
+A node serves the API under /v1, the wallboard at / (open it as
+/?access_token=<a presence:read token>), Prometheus metrics at /metrics,
+the OpenAPI document at /openapi.json, and /healthz and /readyz.
 
 With no --database-url (or DATABASE_URL), presenced starts a private
-PostgreSQL from the locally installed PostgreSQL binaries under --data-dir
+PostgreSQL under --data-dir from the PostgreSQL binaries installed locally,
 and stops it on exit. Every flag can also be set by the environment variable
-shown in its help.
+shown in its help; a flag wins over the environment.
 `
 
 func main() {

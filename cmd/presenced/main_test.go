@@ -101,3 +101,26 @@ func TestServeStartsAndStops(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// The help of a command lists its flags by section, each with its
+// environment variable and default.
+func TestHelpGroupsFlagsWithTheirEnvironment(t *testing.T) {
+	t.Parallel()
+	_, errOut, err := runCmd(t, t.Context(), "help", "serve")
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("help serve: %v", err)
+	}
+	for _, want := range []string{"Network:", "Database:", "Logging:", "Security:",
+		"--addr string", "$PRESENCED_ADDR, default 127.0.0.1:8080", "--log-format string", "$PRESENCED_LOG_FORMAT, default text"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("help serve lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Index(errOut, "Network:") > strings.Index(errOut, "Security:") {
+		t.Error("sections out of order")
+	}
+	out, _, err := runCmd(t, t.Context(), "help")
+	if err != nil || !strings.Contains(out, "/metrics") || !strings.Contains(out, "/openapi.json") || !strings.Contains(out, "access_token") {
+		t.Fatalf("help: %v\n%s", err, out)
+	}
+}

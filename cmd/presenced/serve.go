@@ -13,7 +13,7 @@ import (
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
-	fs, ef := newFlagSet("serve [flags]", "Runs the presenced HTTP and SSE server.", &cfg, stderr)
+	fs, ef := newFlagSet("serve [flags]", serveSummary, &cfg, stderr)
 	ef.String(&cfg.Addr, "addr", "PRESENCED_ADDR", "127.0.0.1:8080", "address to listen on")
 	ef.Duration(&cfg.EventRetention, "event-retention", "PRESENCED_EVENT_RETENTION", 7*24*time.Hour,
 		"how long the event log keeps events for resuming streams")

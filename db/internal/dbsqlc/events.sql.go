@@ -65,6 +65,40 @@ func (q *Queries) EventHeldBack(ctx context.Context, db DBTX, arg EventHeldBackP
 	return exists, err
 }
 
+const eventLag = `-- name: EventLag :one
+SELECT count(*)::bigint AS events,
+       COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(e.at)), 0)::float8 AS age_seconds
+FROM (
+    SELECT at FROM events
+    WHERE (xid, id) > ($1::bigint::text::xid8, $2::bigint)
+      AND xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY xid, id
+    LIMIT $3
+) e
+`
+
+type EventLagParams struct {
+	AfterXid int64
+	AfterID  int64
+	MaxRows  int32
+}
+
+type EventLagRow struct {
+	Events     int64
+	AgeSeconds float64
+}
+
+// How far a reader at a position is behind the final log: the events after
+// it, counted up to max_rows so that a metrics scrape stays cheap however
+// far behind, and the age of the oldest of them by the database's clock
+// (the clock that stamped them); 0 and 0 when it is caught up.
+func (q *Queries) EventLag(ctx context.Context, db DBTX, arg EventLagParams) (EventLagRow, error) {
+	row := db.QueryRow(ctx, eventLag, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	var i EventLagRow
+	err := row.Scan(&i.Events, &i.AgeSeconds)
+	return i, err
+}
+
 const eventListAfter = `-- name: EventListAfter :many
 SELECT xid::text::bigint AS xid, id, topic, kind, at, body
 FROM events
