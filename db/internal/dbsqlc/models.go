@@ -21,6 +21,14 @@ type Agent struct {
 	DeletedAt         *time.Time
 }
 
+type Attribute struct {
+	AgentID   string
+	Category  string
+	Name      string
+	Value     string
+	UpdatedAt time.Time
+}
+
 type Channel struct {
 	ID        string
 	Topics    []string
@@ -41,6 +49,13 @@ type EventLogState struct {
 	Singleton bool
 	PrunedXid pgtype.Uint64
 	PrunedID  int64
+}
+
+type Geolocation struct {
+	AgentID   string
+	Lat       float64
+	Lon       float64
+	UpdatedAt time.Time
 }
 
 type PresenceRecord struct {
