@@ -47,6 +47,7 @@ func mustOpenServer(t *testing.T) *testServer {
 	s := presencehttp.NewServer()
 	s.Addr = "127.0.0.1:0"
 	s.AgentService, s.StatusService, s.PresenceService, s.SpellService, s.ChannelService = d, d, d, d, d
+	s.AttributeService, s.QueryService = d, d
 	stub := &positionStub{}
 	s.EventPosition = stub.Position
 	if err := s.Open(); err != nil {

@@ -87,6 +87,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.PresenceService = n.DB
 	n.HTTP.SpellService = n.DB
 	n.HTTP.ChannelService = n.DB
+	n.HTTP.AttributeService = n.DB
+	n.HTTP.QueryService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready
