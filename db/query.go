@@ -23,9 +23,12 @@ var _ presence.QueryService = (*DB)(nil)
 //
 //   - With a driver (a top-level, non-negated custom clause that the search
 //     index answers, e.g. B in "A AND B AND C"), candidates come from the
-//     index in agent id order, a chunk at a time, and the presence_records
-//     view is evaluated only for them (r.agent_id = ANY(chunk)), until the
-//     page is full. The view is the expensive part (it derives state,
+//     index in agent id order, a chunk at a time, already filtered by every
+//     other top-level conjunct that needs the attributes table only (C),
+//     and the presence_records view is evaluated only for them
+//     (r.agent_id = ANY(chunk)), until the page is full. When several
+//     clauses could drive, a capped count in each one's index range picks
+//     the rarest. The view is the expensive part (it derives state,
 //     routing and queues for each agent it touches), so the cost follows
 //     the candidates examined, never the number of agents. A single
 //     statement with EXISTS leaves that choice to the planner, which
@@ -42,13 +45,24 @@ var _ presence.QueryService = (*DB)(nil)
 // expression shapes would only churn.
 
 const (
-	// firstChunk candidates are examined first; each further chunk is
-	// chunkGrowth times larger, up to maxChunk, so a page of dense matches
-	// costs one small round and sparse ones few large rounds.
-	firstChunk  = 256
-	chunkGrowth = 4
-	maxChunk    = 16384
+	// firstChunk candidates are examined first (at least twice the page).
+	// Later chunks are sized from the share of candidates that matched so
+	// far, with a margin, or grow fourfold while none has; always within
+	// maxChunk. Dense matches cost one small round, sparse ones a few
+	// rounds of growing size, and no round overshoots the page by much.
+	firstChunk = 256
+	maxChunk   = 16384
 )
+
+// nextChunk returns the size of the next round after examined candidates
+// gave matched records, need more being wanted.
+func nextChunk(examined, matched, need int) int {
+	if matched == 0 {
+		return min(examined*4, maxChunk)
+	}
+	n := need*examined/matched + need/2 + 16
+	return min(max(n, firstChunk), maxChunk)
+}
 
 // QueryPresence implements presence.QueryService.
 func (db *DB) QueryPresence(ctx context.Context, q presence.PresenceQuery) ([]*presence.Record, string, error) {
@@ -90,17 +104,60 @@ func (db *DB) queryScan(ctx context.Context, q dbsqlc.DBTX, prog *query.Program,
 	return collectRecords(ctx, q, sql, execArgs(prog.Args, after, limit))
 }
 
+// probeCap bounds the rows counted per possible driver: enough to tell a
+// rare value from a common one, cheap (an index-only range) either way.
+const probeCap = 2000
+
+// pickDriver returns the driver with the fewest rows when the expression
+// allows several ("team = X AND language = French": the team is rarer,
+// though both are eq), counting each up to probeCap in its index range.
+func pickDriver(ctx context.Context, tx pgx.Tx, prog *query.Program) (*query.Driver, error) {
+	best := prog.Driver
+	if len(prog.Alternatives) == 0 {
+		return best, nil
+	}
+	bestN := int64(-1)
+	for _, d := range append([]*query.Driver{prog.Driver}, prog.Alternatives...) {
+		var n int64
+		err := tx.QueryRow(ctx, "SELECT count(*) FROM (SELECT FROM attributes c WHERE "+d.Where+
+			" LIMIT "+param(d.WhereArgs+1, "int")+") s", execArgs(d.Args[:d.WhereArgs], probeCap)...).Scan(&n)
+		if err != nil {
+			return nil, err
+		}
+		if bestN < 0 || n < bestN {
+			best, bestN = d, n
+		}
+	}
+	return best, nil
+}
+
 // queryDriven examines the driver's candidates chunk by chunk.
 func (db *DB) queryDriven(ctx context.Context, tx pgx.Tx, prog *query.Program, after string, limit int) ([]dbsqlc.PresenceRecord, error) {
-	d, n := prog.Driver, len(prog.Args)
-	candidates := "SELECT x.agent_id FROM attributes x WHERE " + d.Where +
-		" AND x.agent_id > " + param(len(d.Args)+1, "text") +
-		" ORDER BY x.agent_id LIMIT " + param(len(d.Args)+2, "int")
+	d, err := pickDriver(ctx, tx, prog)
+	if err != nil {
+		return nil, err
+	}
+	n := len(prog.Args)
+	// The conditions are wrapped in a scalar (SELECT …): PostgreSQL then
+	// evaluates them row by row, one attributes_pkey probe per custom
+	// clause, instead of turning each EXISTS into a join with every row of
+	// that attribute. A join would be a fine plan for a whole table; for a
+	// chunk that the LIMIT may cut short it was a hash of up to 100,000
+	// rows per round, or a merge join that reads the attribute from the
+	// first agent on, whatever the cursor.
+	filter := ""
+	if d.Filter != "" {
+		filter = " AND (SELECT " + d.Filter + ")"
+	}
+	candidates := "SELECT c.agent_id FROM attributes c WHERE " + d.Where + filter +
+		" AND c.agent_id > " + param(len(d.Args)+1, "text") +
+		" ORDER BY c.agent_id LIMIT " + param(len(d.Args)+2, "int")
 	evaluate := "SELECT r.* FROM presence_records r WHERE r.agent_id = ANY (" + param(n+1, "text[]") + ")" +
-		" AND r.agent_deleted_at IS NULL AND (" + prog.Where + ") ORDER BY r.agent_id LIMIT " + param(n+2, "int")
+		" AND r.agent_deleted_at IS NULL AND (SELECT " + prog.Where + ") ORDER BY r.agent_id LIMIT " + param(n+2, "int")
 
 	var out []dbsqlc.PresenceRecord
-	for chunk := max(firstChunk, 2*limit); ; chunk = min(chunk*chunkGrowth, maxChunk) {
+	examined := 0
+	for chunk := max(firstChunk, 2*limit); ; {
 		rows, err := tx.Query(ctx, candidates, execArgs(d.Args, after, chunk)...)
 		if err != nil {
 			return nil, err
@@ -117,7 +174,9 @@ func (db *DB) queryDriven(ctx context.Context, tx pgx.Tx, prog *query.Program, a
 		if len(out) >= limit || len(ids) < chunk {
 			return out, nil
 		}
+		examined += len(ids)
 		after = ids[len(ids)-1]
+		chunk = nextChunk(examined, len(out), limit-len(out))
 	}
 }
 

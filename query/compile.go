@@ -3,6 +3,7 @@ package query
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,23 +23,35 @@ type Program struct {
 	Where string
 	Args  []any
 
-	// Driver, when not nil, is a necessary condition on the attributes
-	// table: every agent that satisfies Where has an attributes row (alias
-	// x) that satisfies Driver.Where. It is a top-level, non-negated custom
-	// clause that an index can answer, so the caller can find candidates
-	// through the index and evaluate the view for them alone. Where stays
-	// complete on its own; Driver only narrows where to look.
+	// Driver, when not nil, selects candidates from the attributes table
+	// alone: every agent that satisfies Where is among them. See Driver.
+	// Where stays complete on its own; Driver only narrows where to look.
 	Driver *Driver
+	// Alternatives are the other drivers the expression allows, in rank
+	// order: the caller may pick the one with the fewest rows (the ops say
+	// nothing of how common a value is).
+	Alternatives []*Driver
 
 	// Expr is the parsed expression.
 	Expr Expr
 }
 
-// Driver is the index-friendly clause of a Program.
+// Driver is the part of a Program that needs only the attributes table,
+// over attributes aliased c. Where is the driver clause — a top-level,
+// non-negated custom clause that attributes_search_idx answers, the best
+// by Op — tested on c's own row. Filter ("" if none) is every other
+// top-level conjunct that names custom clauses only, as EXISTS / NOT EXISTS
+// on c.agent_id. The expression implies both, so the agents of the rows
+// that pass are a superset of the answer: the caller can walk them through
+// the index and evaluate the presence_records view, the expensive part,
+// for those agents alone. Parameters of both are $1 … $len(Args); Where
+// alone uses $1 … $WhereArgs.
 type Driver struct {
-	Where string // over attributes x; parameters $1 … $len(Args)
-	Args  []any
-	Op    string
+	Where     string
+	Filter    string
+	Args      []any
+	WhereArgs int
+	Op        string // the driver clause's op
 }
 
 var clauseName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -91,10 +104,10 @@ func Compile(q presence.PresenceQuery) (*Program, error) {
 		}
 	}
 
-	g := &generator{clauses: checked, frags: map[string]string{}}
+	g := newGenerator(checked, "r.agent_id")
 	p := &Program{Where: g.expr(x), Args: g.args, Expr: x}
-	if d := pickDriver(x, checked); d != nil {
-		p.Driver = d
+	if ds := drivers(x, checked); len(ds) > 0 {
+		p.Driver, p.Alternatives = ds[0], ds[1:]
 	}
 	return p, nil
 }
@@ -239,8 +252,13 @@ func walk(x Expr, f func(*Ref)) {
 // later one.
 type generator struct {
 	clauses map[string]*clause
+	agent   string // the agent id column custom clauses correlate with
 	frags   map[string]string
 	args    []any
+}
+
+func newGenerator(clauses map[string]*clause, agent string) *generator {
+	return &generator{clauses: clauses, agent: agent, frags: map[string]string{}}
 }
 
 func (g *generator) param(v any, cast string) string {
@@ -293,7 +311,7 @@ func (g *generator) clause(c *clause) string {
 		// A semi-join on the attributes table: at top level PostgreSQL
 		// turns EXISTS into a semi-join and NOT EXISTS into an anti-join,
 		// each answered by attributes_pkey for one agent.
-		s = "EXISTS (SELECT FROM attributes x WHERE x.agent_id = r.agent_id AND x.category = " +
+		s = "EXISTS (SELECT FROM attributes x WHERE x.agent_id = " + g.agent + " AND x.category = " +
 			g.param(c.category, "text") + " AND x.name = " + g.param(c.attribute, "text") +
 			" AND " + g.test("x.value", c) + ")"
 	case c.attribute == AttrQueue:
@@ -346,8 +364,8 @@ func likeEscape(s string) string {
 	return b.String()
 }
 
-// driverRank orders the ops an index answers best first. contains needs a
-// trigram index and at least one trigram (three characters) to use it.
+// driverRank orders the ops attributes_search_idx answers, best first; -1
+// for contains, which no index answers (see migration 00005).
 func driverRank(c *clause) int {
 	switch c.op {
 	case OpEq:
@@ -356,44 +374,75 @@ func driverRank(c *clause) int {
 		return 1
 	case OpPrefix:
 		return 2
-	case OpContains:
-		if utf8.RuneCountInString(c.value) >= 3 {
-			return 3
-		}
 	}
 	return -1
 }
 
-// pickDriver finds the best top-level conjunct that is a positive custom
-// clause: the expression implies it, so its rows bound the candidates.
-func pickDriver(x Expr, clauses map[string]*clause) *Driver {
-	var best *clause
-	bestRank := -1
-	var visit func(Expr)
-	visit = func(x Expr) {
-		switch x := x.(type) {
-		case *And:
-			for _, y := range x.X {
-				visit(y)
-			}
-		case *Ref:
-			c := clauses[x.Name]
-			if !c.custom() || c.negate {
-				return
-			}
-			if r := driverRank(c); r >= 0 && (best == nil || r < bestRank) {
-				best, bestRank = c, r
-			}
+// drivers returns a Driver for every top-level conjunct that is a positive
+// custom clause an index answers, best op first (first in the expression
+// among equals), each filtered by the other top-level conjuncts that need
+// the attributes table only.
+func drivers(x Expr, clauses map[string]*clause) []*Driver {
+	conjuncts := []Expr{x}
+	if and, ok := x.(*And); ok {
+		conjuncts = flattenAnd(and, nil)
+	}
+	var picks []int
+	seen := map[string]bool{}
+	for i, c := range conjuncts {
+		ref, ok := c.(*Ref)
+		if !ok || seen[ref.Name] {
+			continue
+		}
+		if cl := clauses[ref.Name]; cl.custom() && !cl.negate && driverRank(cl) >= 0 {
+			picks = append(picks, i)
+			seen[ref.Name] = true
 		}
 	}
-	visit(x)
-	if best == nil {
-		return nil
+	sort.SliceStable(picks, func(a, b int) bool {
+		return driverRank(clauses[conjuncts[picks[a]].(*Ref).Name]) < driverRank(clauses[conjuncts[picks[b]].(*Ref).Name])
+	})
+	out := make([]*Driver, len(picks))
+	for k, best := range picks {
+		dc := clauses[conjuncts[best].(*Ref).Name]
+		g := newGenerator(clauses, "c.agent_id")
+		where := "c.category = " + g.param(dc.category, "text") + " AND c.name = " + g.param(dc.attribute, "text") +
+			" AND " + g.test("c.value", dc)
+		nWhere := len(g.args)
+		var filter []string
+		for _, c := range conjuncts {
+			if ref, ok := c.(*Ref); ok && ref.Name == dc.name {
+				continue // the driver itself (and any repetition of it)
+			}
+			if customOnly(c, clauses) {
+				if f := g.expr(c); !slices.Contains(filter, f) { // "A AND B AND A"
+					filter = append(filter, f)
+				}
+			}
+		}
+		out[k] = &Driver{Where: where, Filter: strings.Join(filter, " AND "), Args: g.args, WhereArgs: nWhere, Op: dc.op}
 	}
-	g := &generator{}
-	where := "x.category = " + g.param(best.category, "text") + " AND x.name = " + g.param(best.attribute, "text") +
-		" AND " + g.test("x.value", best)
-	return &Driver{Where: where, Args: g.args, Op: best.op}
+	return out
+}
+
+// flattenAnd lists the operands of nested ANDs: "(A AND B) AND C" has the
+// conjuncts A, B and C.
+func flattenAnd(and *And, out []Expr) []Expr {
+	for _, y := range and.X {
+		if inner, ok := y.(*And); ok {
+			out = flattenAnd(inner, out)
+		} else {
+			out = append(out, y)
+		}
+	}
+	return out
+}
+
+// customOnly reports whether x names custom clauses only.
+func customOnly(x Expr, clauses map[string]*clause) bool {
+	only := true
+	walk(x, func(r *Ref) { only = only && clauses[r.Name].custom() })
+	return only
 }
 
 func quoteList(names []string, max int) string {

@@ -94,7 +94,10 @@ func FuzzCompile(f *testing.F) {
 			t.Fatalf("SQL depends on values:\n%s\n%s", p.Where, q.Where)
 		}
 		if p.Driver != nil {
-			checkPlaceholders(t, p.Driver.Where, len(p.Driver.Args))
+			for _, d := range append([]*Driver{p.Driver}, p.Alternatives...) {
+				checkPlaceholders(t, d.Where, d.WhereArgs)
+				checkPlaceholders(t, d.Where+" "+d.Filter, len(d.Args))
+			}
 		}
 	})
 }
