@@ -33,10 +33,13 @@ verify: ## Fail when generated code is stale, code is unformatted or go vet comp
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# test ends with a bounded fuzz run of the query language (15 s per target).
 .PHONY: test
 test: verify ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 15s -fuzzminimizetime 5s ./query/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 15s -fuzzminimizetime 5s ./query/
 
 .PHONY: test-race
 test-race: ## Run every package under the race detector.
