@@ -22,6 +22,9 @@ func (db *DB) SetAttributes(ctx context.Context, agentID string, ch presence.Att
 	if err := ch.Validate(); err != nil {
 		return nil, err
 	}
+	if !presence.ValidID(agentID) { // no such agent can exist (agents.id has the same rule)
+		return nil, agentNotFound(agentID)
+	}
 	var set *presence.AttributeSet
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := db.lockAgent(ctx, tx, agentID); err != nil {
@@ -114,6 +117,9 @@ func (db *DB) setCustom(ctx context.Context, tx pgx.Tx, agentID string, custom m
 
 // FindAttributes implements presence.AttributeService.
 func (db *DB) FindAttributes(ctx context.Context, agentID string) (*presence.AttributeSet, error) {
+	if !presence.ValidID(agentID) {
+		return nil, agentNotFound(agentID)
+	}
 	if err := db.checkAgentLive(ctx, db.pool, agentID); err != nil {
 		return nil, err
 	}
@@ -122,6 +128,20 @@ func (db *DB) FindAttributes(ctx context.Context, agentID string) (*presence.Att
 
 // DeleteAttribute implements presence.AttributeService.
 func (db *DB) DeleteAttribute(ctx context.Context, agentID, category, name string) error {
+	if !presence.ValidID(agentID) {
+		return agentNotFound(agentID)
+	}
+	notFound := presence.ReasonErrorf(presence.ENOTFOUND, "attribute_not_found",
+		"Agent %q has no attribute %q in category %q.", agentID, name, category)
+	// Keys SetAttributes would refuse cannot be stored; they are simply
+	// not there (and a NUL would not even reach the database).
+	if presence.ValidateAttributeKey("category", category, presence.MaxAttributeCategoryLength) != nil ||
+		presence.ValidateAttributeKey("name", name, presence.MaxAttributeNameLength) != nil {
+		if err := db.checkAgentLive(ctx, db.pool, agentID); err != nil {
+			return err
+		}
+		return notFound
+	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := db.lockAgent(ctx, tx, agentID); err != nil {
 			return err
@@ -131,8 +151,7 @@ func (db *DB) DeleteAttribute(ctx context.Context, agentID, category, name strin
 			return err
 		}
 		if n == 0 {
-			return presence.ReasonErrorf(presence.ENOTFOUND, "attribute_not_found",
-				"Agent %q has no attribute %q in category %q.", agentID, name, category)
+			return notFound
 		}
 		return nil
 	})
