@@ -3,7 +3,6 @@ package query
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,35 +22,8 @@ type Program struct {
 	Where string
 	Args  []any
 
-	// Driver, when not nil, selects candidates from the attributes table
-	// alone: every agent that satisfies Where is among them. See Driver.
-	// Where stays complete on its own; Driver only narrows where to look.
-	Driver *Driver
-	// Alternatives are the other drivers the expression allows, in rank
-	// order: the caller may pick the one with the fewest rows (the ops say
-	// nothing of how common a value is).
-	Alternatives []*Driver
-
 	// Expr is the parsed expression.
 	Expr Expr
-}
-
-// Driver is the part of a Program that needs only the attributes table,
-// over attributes aliased c. Where is the driver clause — a top-level,
-// non-negated custom clause that attributes_search_idx answers, the best
-// by Op — tested on c's own row. Filter ("" if none) is every other
-// top-level conjunct that names custom clauses only, as EXISTS / NOT EXISTS
-// on c.agent_id. The expression implies both, so the agents of the rows
-// that pass are a superset of the answer: the caller can walk them through
-// the index and evaluate the presence_records view, the expensive part,
-// for those agents alone. Parameters of both are $1 … $len(Args); Where
-// alone uses $1 … $WhereArgs.
-type Driver struct {
-	Where     string
-	Filter    string
-	Args      []any
-	WhereArgs int
-	Op        string // the driver clause's op
 }
 
 var clauseName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -104,12 +76,8 @@ func Compile(q presence.PresenceQuery) (*Program, error) {
 		}
 	}
 
-	g := newGenerator(checked, "r.agent_id")
-	p := &Program{Where: g.expr(x), Args: g.args, Expr: x}
-	if ds := drivers(x, checked); len(ds) > 0 {
-		p.Driver, p.Alternatives = ds[0], ds[1:]
-	}
-	return p, nil
+	g := &generator{clauses: checked, frags: map[string]string{}}
+	return &Program{Where: g.expr(x), Args: g.args, Expr: x}, nil
 }
 
 // clause is a checked clause.
@@ -252,13 +220,8 @@ func walk(x Expr, f func(*Ref)) {
 // later one.
 type generator struct {
 	clauses map[string]*clause
-	agent   string // the agent id column custom clauses correlate with
 	frags   map[string]string
 	args    []any
-}
-
-func newGenerator(clauses map[string]*clause, agent string) *generator {
-	return &generator{clauses: clauses, agent: agent, frags: map[string]string{}}
 }
 
 func (g *generator) param(v any, cast string) string {
@@ -308,10 +271,11 @@ func (g *generator) clause(c *clause) string {
 	var s string
 	switch {
 	case c.custom():
-		// A semi-join on the attributes table: at top level PostgreSQL
-		// turns EXISTS into a semi-join and NOT EXISTS into an anti-join,
-		// each answered by attributes_pkey for one agent.
-		s = "EXISTS (SELECT FROM attributes x WHERE x.agent_id = " + g.agent + " AND x.category = " +
+		// At top level PostgreSQL turns EXISTS into a semi-join and NOT
+		// EXISTS into an anti-join: it may start from the attribute's
+		// agents (attributes_search_idx) and evaluate the view for those
+		// alone, or probe attributes_pkey once per agent it walks.
+		s = "EXISTS (SELECT FROM attributes x WHERE x.agent_id = r.agent_id AND x.category = " +
 			g.param(c.category, "text") + " AND x.name = " + g.param(c.attribute, "text") +
 			" AND " + g.test("x.value", c) + ")"
 	case c.attribute == AttrQueue:
@@ -362,87 +326,6 @@ func likeEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// driverRank orders the ops attributes_search_idx answers, best first; -1
-// for contains, which no index answers (see migration 00005).
-func driverRank(c *clause) int {
-	switch c.op {
-	case OpEq:
-		return 0
-	case OpIn:
-		return 1
-	case OpPrefix:
-		return 2
-	}
-	return -1
-}
-
-// drivers returns a Driver for every top-level conjunct that is a positive
-// custom clause an index answers, best op first (first in the expression
-// among equals), each filtered by the other top-level conjuncts that need
-// the attributes table only.
-func drivers(x Expr, clauses map[string]*clause) []*Driver {
-	conjuncts := []Expr{x}
-	if and, ok := x.(*And); ok {
-		conjuncts = flattenAnd(and, nil)
-	}
-	var picks []int
-	seen := map[string]bool{}
-	for i, c := range conjuncts {
-		ref, ok := c.(*Ref)
-		if !ok || seen[ref.Name] {
-			continue
-		}
-		if cl := clauses[ref.Name]; cl.custom() && !cl.negate && driverRank(cl) >= 0 {
-			picks = append(picks, i)
-			seen[ref.Name] = true
-		}
-	}
-	sort.SliceStable(picks, func(a, b int) bool {
-		return driverRank(clauses[conjuncts[picks[a]].(*Ref).Name]) < driverRank(clauses[conjuncts[picks[b]].(*Ref).Name])
-	})
-	out := make([]*Driver, len(picks))
-	for k, best := range picks {
-		dc := clauses[conjuncts[best].(*Ref).Name]
-		g := newGenerator(clauses, "c.agent_id")
-		where := "c.category = " + g.param(dc.category, "text") + " AND c.name = " + g.param(dc.attribute, "text") +
-			" AND " + g.test("c.value", dc)
-		nWhere := len(g.args)
-		var filter []string
-		for _, c := range conjuncts {
-			if ref, ok := c.(*Ref); ok && ref.Name == dc.name {
-				continue // the driver itself (and any repetition of it)
-			}
-			if customOnly(c, clauses) {
-				if f := g.expr(c); !slices.Contains(filter, f) { // "A AND B AND A"
-					filter = append(filter, f)
-				}
-			}
-		}
-		out[k] = &Driver{Where: where, Filter: strings.Join(filter, " AND "), Args: g.args, WhereArgs: nWhere, Op: dc.op}
-	}
-	return out
-}
-
-// flattenAnd lists the operands of nested ANDs: "(A AND B) AND C" has the
-// conjuncts A, B and C.
-func flattenAnd(and *And, out []Expr) []Expr {
-	for _, y := range and.X {
-		if inner, ok := y.(*And); ok {
-			out = flattenAnd(inner, out)
-		} else {
-			out = append(out, y)
-		}
-	}
-	return out
-}
-
-// customOnly reports whether x names custom clauses only.
-func customOnly(x Expr, clauses map[string]*clause) bool {
-	only := true
-	walk(x, func(r *Ref) { only = only && clauses[r.Name].custom() })
-	return only
 }
 
 func quoteList(names []string, max int) string {

@@ -37,14 +37,6 @@ func TestCompileAPIExample(t *testing.T) {
 	if wantArgs := []any{"ACTIVE", "CustomerService", "languages", "French", "CustomerService", "phone/status", "%AWAY%"}; !reflect.DeepEqual(p.Args, wantArgs) {
 		t.Fatalf("Args: %v", p.Args)
 	}
-	// B drives: positive, custom, at top level, and eq. C, custom too,
-	// filters the candidates; A needs the view and does not.
-	d := p.Driver
-	wantFilter := "(NOT EXISTS (SELECT FROM attributes x WHERE x.agent_id = c.agent_id AND x.category = $4::text AND x.name = $5::text AND x.value LIKE $6::text))"
-	if d == nil || d.Where != "c.category = $1::text AND c.name = $2::text AND c.value = $3::text" || d.WhereArgs != 3 || d.Filter != wantFilter || d.Op != OpEq ||
-		!reflect.DeepEqual(d.Args, []any{"CustomerService", "languages", "French", "CustomerService", "phone/status", "%AWAY%"}) {
-		t.Fatalf("Driver: %+v", d)
-	}
 }
 
 func TestCompileEveryOpAndAttribute(t *testing.T) {
@@ -84,94 +76,6 @@ func TestCompileEveryOpAndAttribute(t *testing.T) {
 	if p.Args[1] != "AWA%" || p.Args[3] != `%50\%\_off\\%` || p.Args[6] != "sa%" {
 		t.Errorf("LIKE patterns: %q %q %q", p.Args[1], p.Args[3], p.Args[6])
 	}
-	if p.Driver != nil {
-		t.Errorf("an OR at the top has no driver: %+v", p.Driver)
-	}
-}
-
-func TestCompilePicksTheBestDriver(t *testing.T) {
-	t.Parallel()
-	custom := func(op string, v any, negate bool) presence.Clause {
-		return presence.Clause{Category: "c", Attribute: "n", Op: op, Value: v, Negate: negate}
-	}
-	cases := []struct {
-		clauses map[string]presence.Clause
-		expr    string
-		op      string // "" for no driver
-	}{
-		{map[string]presence.Clause{"A": custom("contains", "abc", false), "B": custom("prefix", "x", false)}, "A AND B", OpPrefix},
-		{map[string]presence.Clause{"A": custom("contains", "abc", false), "B": custom("eq", "x", false)}, "A AND (B AND A)", OpEq},
-		{map[string]presence.Clause{"A": custom("in", []string{"x"}, false), "B": custom("prefix", "x", false)}, "B AND A", OpIn},
-		{map[string]presence.Clause{"A": custom("contains", "ab", false)}, "A", ""},
-		{map[string]presence.Clause{"A": custom("contains", "abcdef", false)}, "A", ""},
-		{map[string]presence.Clause{"A": custom("eq", "x", true)}, "A", ""},
-		{map[string]presence.Clause{"A": custom("eq", "x", false)}, "NOT A", ""},
-		{map[string]presence.Clause{"A": custom("eq", "x", false), "B": custom("eq", "y", false)}, "A OR B", ""},
-		{map[string]presence.Clause{"A": custom("eq", "x", false), "B": custom("eq", "y", false)}, "(A OR B) AND B", OpEq},
-		{map[string]presence.Clause{"A": {Attribute: "state", Op: "eq", Value: "ACTIVE"}}, "A", ""},
-	}
-	for _, c := range cases {
-		p, err := Compile(presence.PresenceQuery{Clauses: c.clauses, Expression: c.expr})
-		if err != nil {
-			t.Fatalf("%s: %v", c.expr, err)
-		}
-		got := ""
-		if p.Driver != nil {
-			got = p.Driver.Op
-		}
-		if got != c.op {
-			t.Errorf("%s: driver %q, want %q", c.expr, got, c.op)
-		}
-	}
-}
-
-// The candidate filter takes every top-level conjunct that needs the
-// attributes table only, whatever its form, and nothing else.
-// Every positive custom conjunct an index answers is a possible driver;
-// the caller picks by row count, so each comes with its own filter.
-func TestCompileOffersAlternativeDrivers(t *testing.T) {
-	t.Parallel()
-	q := presence.PresenceQuery{Clauses: map[string]presence.Clause{
-		"L": {Category: "CustomerService", Attribute: "languages", Op: "eq", Value: "French"},
-		"T": {Category: "Profile", Attribute: "team", Op: "in", Value: []string{"t1", "t2"}},
-		"C": {Category: "CustomerService", Attribute: "phone/status", Op: "contains", Value: "AWAY", Negate: true},
-	}, Expression: "L AND T AND C AND L"}
-	p, err := Compile(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Driver.Op != OpEq || len(p.Alternatives) != 1 || p.Alternatives[0].Op != OpIn {
-		t.Fatalf("drivers: %+v %+v", p.Driver, p.Alternatives)
-	}
-	for _, d := range append([]*Driver{p.Driver}, p.Alternatives...) {
-		checkPlaceholders(t, d.Where, d.WhereArgs)
-		checkPlaceholders(t, d.Where+" "+d.Filter, len(d.Args))
-		if strings.Count(d.Filter, "EXISTS") != 2 { // the other driver and C; not the driver again
-			t.Fatalf("filter of %s: %s", d.Op, d.Filter)
-		}
-	}
-}
-
-func TestCompileDriverFiltersWithCustomOnlyConjuncts(t *testing.T) {
-	t.Parallel()
-	cc := func(name string, negate bool) presence.Clause {
-		return presence.Clause{Category: "c", Attribute: name, Op: "eq", Value: "v", Negate: negate}
-	}
-	q := presence.PresenceQuery{Clauses: map[string]presence.Clause{
-		"S": {Attribute: "state", Op: "eq", Value: "ACTIVE"},
-		"B": cc("b", false), "C": cc("c", false), "D": cc("d", true), "E": cc("e", false),
-	}, Expression: "(S AND B) AND (C OR NOT D) AND (E OR S) AND NOT E"}
-	p, err := Compile(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := p.Driver
-	if d == nil || strings.Count(d.Filter, "EXISTS") != 3 || strings.Contains(d.Filter, "r.") ||
-		d.Where != "c.category = $1::text AND c.name = $2::text AND c.value = $3::text" || !strings.HasPrefix(d.Filter, "((") ||
-		!reflect.DeepEqual(d.Args[:3], []any{"c", "b", "v"}) {
-		t.Fatalf("driver: %+v", d)
-	}
-	checkPlaceholders(t, d.Where+" "+d.Filter, len(d.Args))
 }
 
 func TestCompileErrors(t *testing.T) {
@@ -234,7 +138,7 @@ func TestCompileNeverSplicesInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(p.Where, "DROP") || strings.Contains(p.Driver.Where+p.Driver.Filter, "DROP") {
+	if strings.Contains(p.Where, "DROP") {
 		t.Fatalf("input spliced into SQL:\n%s", p.Where)
 	}
 	q2 := presence.PresenceQuery{Clauses: map[string]presence.Clause{
@@ -246,11 +150,10 @@ func TestCompileNeverSplicesInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Where != p2.Where || p.Driver.Where != p2.Driver.Where || p.Driver.Filter != p2.Driver.Filter {
+	if p.Where != p2.Where {
 		t.Fatalf("SQL depends on values:\n%s\n%s", p.Where, p2.Where)
 	}
 	checkPlaceholders(t, p.Where, len(p.Args))
-	checkPlaceholders(t, p.Driver.Where+" "+p.Driver.Filter, len(p.Driver.Args))
 }
 
 var placeholderRE = regexp.MustCompile(`\$(\d+)`)
