@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strconv"
@@ -148,6 +149,36 @@ func TestSetAttributes(t *testing.T) {
 		ok(t, err)
 		if len(set.Custom["c"]) != presence.MaxAttributesPerAgent || set.Custom["c"]["n0"] != "w" || set.Custom["d"] != nil {
 			t.Fatalf("the rejected request left traces: %d attributes, n0=%q, d=%v", len(set.Custom["c"]), set.Custom["c"]["n0"], set.Custom["d"])
+		}
+	})
+	// Two requests that each fit but together do not: the agent's row lock
+	// serialises them, so the second sees the first's rows and fails.
+	t.Run("ConcurrentRequestsCannotPassTheLimitTogether", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		for round := range 5 {
+			id := "a" + strconv.Itoa(round)
+			mustAgent(t, d, id)
+			errs := make(chan error, 2)
+			for g := range 2 {
+				go func() {
+					ch := presence.AttributeChange{Custom: map[string]map[string]*string{"c": {}}}
+					for i := range 60 {
+						ch.Custom["c"][fmt.Sprintf("g%d-%d", g, i)] = ptr("v")
+					}
+					_, err := d.SetAttributes(ctx, id, ch)
+					errs <- err
+				}()
+			}
+			e1, e2 := <-errs, <-errs
+			if (e1 == nil) == (e2 == nil) {
+				t.Fatalf("round %d: errors %v and %v, want exactly one too_many_attributes", round, e1, e2)
+			}
+			set, err := d.FindAttributes(ctx, id)
+			ok(t, err)
+			if len(set.Custom["c"]) != 60 {
+				t.Fatalf("round %d: %d attributes stored", round, len(set.Custom["c"]))
+			}
 		}
 	})
 	t.Run("UnknownOrDeletedAgent", func(t *testing.T) {
