@@ -45,10 +45,13 @@ test-deps: ## Install what tests need beyond Go: Debian's chromium for the brows
 	  fi; \
 	fi
 
+# test ends with a bounded fuzz run of the query language (15 s per target).
 .PHONY: test
 test: verify test-deps ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 15s -fuzzminimizetime 5s ./query/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 15s -fuzzminimizetime 5s ./query/
 
 .PHONY: test-race
 test-race: ## Run every package under the race detector.

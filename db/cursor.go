@@ -3,7 +3,9 @@ package db
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	presence "github.com/presenced/presenced"
 )
@@ -28,7 +30,9 @@ func decodeCursor(s string) (cursor, error) {
 		return c, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil {
+	// A cursor's id goes back to PostgreSQL as text: one that could not be
+	// stored there (NUL, invalid UTF-8) is forged, and a 400, not a 500.
+	if err != nil || json.Unmarshal(b, &c) != nil || strings.ContainsRune(c.ID, 0) || !utf8.ValidString(c.ID) {
 		return c, presence.Errorf(presence.EBADREQUEST, "The cursor is not valid; use next_cursor from a previous page.")
 	}
 	return c, nil

@@ -128,6 +128,8 @@ func interpretError(err error) error {
 			return presence.Errorf(presence.ECONFLICT, "Conflicts with another spell of the agent (%s).", pgErr.ConstraintName)
 		case "23514", "23503", "22001": // check, foreign key, string too long
 			return presence.Errorf(presence.EINVALID, "A value breaks a rule (%s).", pgErr.ConstraintName)
+		case "22021": // character_not_in_repertoire: a NUL or invalid UTF-8 in a parameter
+			return presence.Errorf(presence.EBADREQUEST, "A value is not valid text (invalid UTF-8 or a NUL character).")
 		case "40001", "40P01": // serialization failure, deadlock
 			return presence.Errorf(presence.EUNAVAILABLE, "The change collided with another one; retry.")
 		}

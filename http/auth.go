@@ -67,19 +67,19 @@ var rules = map[string]rule{
 	"POST /v1/spells/{id}/restore": admin(),
 
 	// Changing presence: an agent-bound token only for its own agent.
-	"PUT /v1/agents/{id}/presence":                        write(pathAgent("id")),
-	"PUT /v1/agents/{id}/attributes":                      write(pathAgent("id")),
-	"DELETE /v1/agents/{id}/attributes/{category}/{name}": write(pathAgent("id")),
-	"POST /v1/agents/{id}/sessions":                       write(pathAgent("id")),
-	"GET /v1/agents/{id}/sessions":                        read(pathAgent("id")),
-	"GET /v1/sessions/{sid}":                              read(sessionAgent("sid")),
-	"POST /v1/sessions/{sid}/heartbeat":                   write(sessionAgent("sid")).inBucket(BucketHeartbeat),
-	"DELETE /v1/sessions/{sid}":                           write(sessionAgent("sid")),
-	"POST /v1/agents/{id}/queues/{q}/login":               write(pathAgent("id")),
-	"POST /v1/agents/{id}/queues/logout":                  write(pathAgent("id")),
-	"POST /v1/agents/{id}/work":                           write(pathAgent("id")),
-	"DELETE /v1/work/{wid}":                               write(workAgent("wid")),
-	"POST /v1/work/{wid}/release":                         admin(),
+	"PUT /v1/agents/{id}/presence":                           write(pathAgent("id")),
+	"PUT /v1/agents/{id}/attributes":                         write(pathAgent("id")),
+	"DELETE /v1/agents/{id}/attributes/{category}/{name...}": write(pathAgent("id")), // names may hold "/": phone/status
+	"POST /v1/agents/{id}/sessions":                          write(pathAgent("id")),
+	"GET /v1/agents/{id}/sessions":                           read(pathAgent("id")),
+	"GET /v1/sessions/{sid}":                                 read(sessionAgent("sid")),
+	"POST /v1/sessions/{sid}/heartbeat":                      write(sessionAgent("sid")).inBucket(BucketHeartbeat),
+	"DELETE /v1/sessions/{sid}":                              write(sessionAgent("sid")),
+	"POST /v1/agents/{id}/queues/{q}/login":                  write(pathAgent("id")),
+	"POST /v1/agents/{id}/queues/logout":                     write(pathAgent("id")),
+	"POST /v1/agents/{id}/work":                              write(pathAgent("id")),
+	"DELETE /v1/work/{wid}":                                  write(workAgent("wid")),
+	"POST /v1/work/{wid}/release":                            admin(),
 
 	// Streams: which topics a token may read is checked per topic
 	// (AuthorizeTopic), at connect and when a channel's topics change.

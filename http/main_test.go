@@ -68,6 +68,7 @@ func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServe
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.AttributeService, s.QueryService = d, d
 	stub := &positionStub{}
 	s.EventPosition = stub.Position
 	for _, o := range opts {

@@ -41,7 +41,9 @@ type Server struct {
 
 	// Metrics, when set, records every request and answers GET /metrics
 	// (observe.go); nil leaves GET /metrics at 404.
-	Metrics Metrics
+	Metrics          Metrics
+	AttributeService presence.AttributeService
+	QueryService     presence.QueryService
 
 	// EventPosition is the newest event position this node has read from
 	// the log (it starts at the log's head, not at zero, so a restarted node
@@ -96,6 +98,11 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/agents/{id}/presence", s.handlePresencePut)
 	m.HandleFunc("GET /v1/agents/{id}/presence", s.handlePresenceGet)
 	m.HandleFunc("GET /v1/presence", s.handlePresenceList)
+	m.HandleFunc("POST /v1/presence/query", s.handlePresenceQuery)
+
+	m.HandleFunc("PUT /v1/agents/{id}/attributes", s.handleAttributesPut)
+	m.HandleFunc("GET /v1/agents/{id}/attributes", s.handleAttributesGet)
+	m.HandleFunc("DELETE /v1/agents/{id}/attributes/{category}/{name...}", s.handleAttributeDelete)
 
 	m.HandleFunc("GET /v1/spells", s.handleSpellList)
 	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated)

@@ -147,6 +147,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.ChannelService = n.DB
 	n.HTTP.SessionService = n.DB
 	n.HTTP.QueueService = n.DB
+	n.HTTP.AttributeService = n.DB
+	n.HTTP.QueryService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready

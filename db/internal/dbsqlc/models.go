@@ -30,6 +30,14 @@ type AgentState struct {
 	Queues        []string
 }
 
+type Attribute struct {
+	AgentID   string
+	Category  string
+	Name      string
+	Value     string
+	UpdatedAt time.Time
+}
+
 type Audit struct {
 	ID         int64
 	At         time.Time
@@ -60,6 +68,13 @@ type EventLogState struct {
 	Singleton bool
 	PrunedXid pgtype.Uint64
 	PrunedID  int64
+}
+
+type Geolocation struct {
+	AgentID   string
+	Lat       float64
+	Lon       float64
+	UpdatedAt time.Time
 }
 
 type PresenceRecord struct {
