@@ -66,8 +66,12 @@ CREATE INDEX queue_memberships_queue_current_idx ON queue_memberships (queue_id)
 -- History by agent for reports.
 CREATE INDEX queue_memberships_agent_joined_idx ON queue_memberships (agent_id, joined_at);
 
--- The materialised state of each agent that ever had a session or a queue.
--- Agents without a row are OFFLINE and OFF_QUEUE (the view coalesces).
+-- The materialised state of every agent: agents_event (below) adds the row
+-- with the agent. Every agent having one lets the view join it plainly, so
+-- a filter on state or routing status (a clause query, ?state= on the bulk
+-- read) reaches these columns' indexes instead of evaluating the view for
+-- every agent: "who is ACTIVE and speaks French" with nobody ACTIVE took
+-- 30-140 ms over 100,000 agents through a coalesce() over a LEFT JOIN.
 CREATE TABLE agent_states (
     agent_id       text PRIMARY KEY REFERENCES agents (id),
     state          text NOT NULL DEFAULT 'OFFLINE'
@@ -79,6 +83,33 @@ CREATE TABLE agent_states (
     -- Current queue ids, sorted: the record's queues column.
     queues         text[] NOT NULL DEFAULT '{}'
 );
+
+INSERT INTO agent_states (agent_id) SELECT id FROM agents;
+CREATE INDEX agent_states_state_idx ON agent_states (state);
+CREATE INDEX agent_states_routing_idx ON agent_states (routing_status);
+
+-- agents_event as in 00002, and first the new agent's agent_states row: in
+-- the same function, so that the row exists before the agent's first
+-- presence record is built for its event.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION agents_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO agent_states (agent_id) VALUES (NEW.id) ON CONFLICT (agent_id) DO NOTHING;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.deleted_at IS DISTINCT FROM OLD.deleted_at THEN
+        PERFORM admin_event(CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'delete' END,
+                            'agent', NEW.id, NEW.id);
+    ELSIF TG_OP = 'INSERT'
+       OR (NEW.capacity, NEW.interrupt_capacity) IS DISTINCT FROM (OLD.capacity, OLD.interrupt_capacity) THEN
+        -- A new agent's first record, or a record whose capacity changed.
+        PERFORM event_append('agents.' || NEW.id || '.presence', 'presence', presence_record_json(NEW.id));
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
 
 -- presence_record_json, same signature and output as in 00002, now in
 -- plpgsql: a SQL function called from a trigger is planned again on every
@@ -254,8 +285,8 @@ SELECT a.id                                      AS agent_id,
        coalesce(st.label, off.label)             AS status_label,
        coalesce(st.system_presence, off.system_presence) AS system_presence,
        coalesce(st.is_away, off.is_away)         AS is_away,
-       coalesce(ls.state, 'OFFLINE')::text       AS state,
-       coalesce(ls.routing_status, 'OFF_QUEUE')::text AS routing_status,
+       ls.state                                  AS state,
+       ls.routing_status                         AS routing_status,
        s.message                                 AS message,
        s.reason_code                             AS reason_code,
        s.source                                  AS source,
@@ -263,7 +294,7 @@ SELECT a.id                                      AS agent_id,
        s.id                                      AS spell_id,
        a.capacity                                AS capacity_configured,
        0::integer                                AS capacity_in_use,
-       coalesce(ls.queues, '{}')::text[]         AS queues,
+       ls.queues                                 AS queues,
        a.deleted_at                              AS agent_deleted_at
 FROM agents a
 -- The offline status as a one-row cross join: see 00001 for why statuses
@@ -271,7 +302,7 @@ FROM agents a
 CROSS JOIN statuses off
 LEFT JOIN spells s ON s.agent_id = a.id AND s.ended_at IS NULL
 LEFT JOIN statuses st ON st.id = s.status_id
-LEFT JOIN agent_states ls ON ls.agent_id = a.id
+JOIN agent_states ls ON ls.agent_id = a.id
 WHERE off.id = 'offline';
 
 -- Reports: membership history (who was on which queue when, and why they
@@ -346,6 +377,22 @@ DROP TRIGGER sessions_refresh_insert ON sessions;
 DROP FUNCTION sessions_refresh();
 DROP FUNCTION agent_states_refresh(text);
 DROP FUNCTION agent_open_work(text);
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION agents_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.deleted_at IS DISTINCT FROM OLD.deleted_at THEN
+        PERFORM admin_event(CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'delete' END,
+                            'agent', NEW.id, NEW.id);
+    ELSIF TG_OP = 'INSERT'
+       OR (NEW.capacity, NEW.interrupt_capacity) IS DISTINCT FROM (OLD.capacity, OLD.interrupt_capacity) THEN
+        -- A new agent's first record, or a record whose capacity changed.
+        PERFORM event_append('agents.' || NEW.id || '.presence', 'presence', presence_record_json(NEW.id));
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
 DROP TABLE agent_states;
 DROP TABLE queue_memberships;
 DROP TABLE queues;

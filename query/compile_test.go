@@ -28,7 +28,7 @@ func TestCompileAPIExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "((coalesce(r.state = $1::text, false)) AND " +
+	want := "((r.state = $1::text) AND " +
 		"(EXISTS (SELECT FROM attributes x WHERE x.agent_id = r.agent_id AND x.category = $2::text AND x.name = $3::text AND x.value = $4::text)) AND " +
 		"(NOT EXISTS (SELECT FROM attributes x WHERE x.agent_id = r.agent_id AND x.category = $5::text AND x.name = $6::text AND x.value LIKE $7::text)))"
 	if p.Where != want {
@@ -56,9 +56,9 @@ func TestCompileEveryOpAndAttribute(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, frag := range []string{
-		"(coalesce(r.status_id = ANY ($1::text[]), false))",
-		"(coalesce(r.system_presence LIKE $2::text, false))",
-		"NOT (NOT coalesce(r.routing_status = $3::text, false))",
+		"(r.status_id = ANY ($1::text[]))",
+		"(r.system_presence LIKE $2::text)",
+		"NOT (NOT r.routing_status = $3::text)",
 		"(coalesce(r.message LIKE $4::text, false))",
 		"(coalesce($5::text = ANY (r.queues), false))",
 		"(coalesce(r.queues && $6::text[], false))",
