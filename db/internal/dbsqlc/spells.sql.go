@@ -44,15 +44,15 @@ func (q *Queries) PresenceLock(ctx context.Context, db DBTX, arg PresenceLockPar
 const spellChange = `-- name: SpellChange :one
 WITH closed AS (
     UPDATE spells
-    SET ended_at = greatest(clock_timestamp(), started_at),
-        updated_at = greatest(clock_timestamp(), started_at)
+    SET ended_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at),
+        updated_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at)
     WHERE agent_id = $1 AND ended_at IS NULL
     RETURNING ended_at
 )
 INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
 SELECT $1, $2, $3,
        $4, $5, t.at, t.at
-FROM (SELECT coalesce((SELECT ended_at FROM closed), clock_timestamp()) AS at) t
+FROM (SELECT coalesce((SELECT ended_at FROM closed), $6::timestamptz, clock_timestamp()) AS at) t
 RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity
 `
 
@@ -62,13 +62,16 @@ type SpellChangeParams struct {
 	Source     string
 	ReasonCode *string
 	Message    *string
+	At         *time.Time
 }
 
 // Closes the current spell (if any) and opens the next one in one statement,
 // so the two share one timestamp and spells stay contiguous. The caller holds
 // the agent's row lock (AgentLockByID), so clock_timestamp() here is later
 // than the start of any spell a committed change wrote; greatest() still
-// guards against a clock that steps back.
+// guards against a clock that steps back. at, when given, is the instant of
+// the change instead (an automatic change takes that of the work change
+// that caused it, earlier in the same transaction).
 func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParams) (Spell, error) {
 	row := db.QueryRow(ctx, spellChange,
 		arg.AgentID,
@@ -76,6 +79,7 @@ func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParam
 		arg.Source,
 		arg.ReasonCode,
 		arg.Message,
+		arg.At,
 	)
 	var i Spell
 	err := row.Scan(
