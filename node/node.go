@@ -136,6 +136,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.ChannelService = n.DB
 	n.HTTP.SessionService = n.DB
 	n.HTTP.QueueService = n.DB
+	n.HTTP.WorkService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready
