@@ -151,26 +151,21 @@ func (db *DB) ReleaseWork(ctx context.Context, workID string, in presence.WorkRe
 func (db *DB) closeWork(ctx context.Context, workID, reason string, reasonCode *string) (*presence.Work, error) {
 	var w *presence.Work
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := db.openWork(ctx, tx, workID)
-		if err != nil {
-			return err
-		}
-		// An item never moves to another agent, so its agent can be
-		// locked after reading it; the close below re-checks that it is
-		// still open.
-		agent, err := db.q.AgentLockByID(ctx, tx, cur.AgentID)
-		if err != nil {
+		agent, err := db.q.AgentLockByWork(ctx, tx, workID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return workNotFound(workID)
+		} else if err != nil {
 			return err
 		}
 		row, err := db.q.WorkClose(ctx, tx, dbsqlc.WorkCloseParams{ID: workID, CloseReason: &reason, ReasonCode: reasonCode})
-		if errors.Is(err, pgx.ErrNoRows) { // closed while we waited for the lock
+		if errors.Is(err, pgx.ErrNoRows) { // closed already, perhaps while we waited for the lock
 			_, err = db.openWork(ctx, tx, workID)
 			return err
 		} else if err != nil {
 			return err
 		}
 		if !row.Interruptible {
-			st, err := db.q.WorkAgentState(ctx, tx, cur.AgentID)
+			st, err := db.q.WorkAgentState(ctx, tx, agent.ID)
 			if err != nil {
 				return err
 			}
@@ -179,7 +174,7 @@ func (db *DB) closeWork(ctx context.Context, workID, reason string, reasonCode *
 			}
 		}
 		w = workFromRow(row)
-		w.Presence, err = db.presenceOf(ctx, tx, cur.AgentID)
+		w.Presence, err = db.presenceOf(ctx, tx, agent.ID)
 		if presence.ErrorCode(err) == presence.ENOTFOUND {
 			err = nil // a deleted agent's work is closed already; kept for safety
 		}

@@ -104,7 +104,7 @@ func TestWorkBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	s := mustOpenServer(t)
 	s.must(201, "POST", "/v1/agents", `{"id": "a1", "capacity": 5}`)
 	for _, c := range []struct {
-		status      int
+		status     int
 		code, body string
 	}{
 		{422, "invalid_units", `{"channel": "chat", "units": 0}`},

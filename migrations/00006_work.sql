@@ -100,6 +100,15 @@ BEGIN
         at_capacity_ms := 0; idle_ms := 0; average_capacity := 0;
         RETURN;
     END IF;
+    -- Most spells of most agents see no work at all (every presence change
+    -- closes a spell and lands here): two index probes instead of the sums.
+    IF NOT EXISTS (SELECT 1 FROM work_items i
+                    WHERE i.agent_id = p_agent AND i.closed_at IS NULL AND i.assigned_at < p_to)
+       AND NOT EXISTS (SELECT 1 FROM work_items i
+                        WHERE i.agent_id = p_agent AND i.closed_at > p_from AND i.assigned_at < p_to) THEN
+        at_capacity_ms := 0; idle_ms := trunc(v_total * 1000); average_capacity := 0;
+        RETURN;
+    END IF;
     WITH w AS (
         -- Two range scans of work_items_agent_closed_idx: the open items
         -- and those closed after the window opened. least() ignores NULL.
@@ -232,12 +241,21 @@ $$;
 -- +goose StatementEnd
 
 -- Deferred to commit (see the top of this file): refresh the routing
--- status, then publish the capacity event, both from the final state.
+-- status, then publish the capacity event, both from the final state. The
+-- refresh (sessions, queues, work) runs only when the stored routing
+-- status is not what the record already shows, i.e. when the agent is on
+-- a queue and its first item opened or its last one closed.
 -- +goose StatementBegin
 CREATE FUNCTION work_items_publish() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM agent_states_refresh(NEW.agent_id);
+    IF EXISTS (SELECT 1 FROM agent_states ls
+                WHERE ls.agent_id = NEW.agent_id
+                  AND ls.routing_status <> CASE WHEN cardinality(ls.queues) = 0 THEN 'OFF_QUEUE'
+                                                WHEN ls.capacity_in_use + ls.interrupt_in_use > 0 THEN 'INTERACTING'
+                                                ELSE 'IDLE' END) THEN
+        PERFORM agent_states_refresh(NEW.agent_id);
+    END IF;
     PERFORM event_append('agents.' || NEW.agent_id || '.capacity', 'capacity',
         capacity_event_json(NEW.agent_id, jsonb_build_object(
             'action', CASE WHEN TG_OP = 'INSERT' THEN 'assign'

@@ -7,6 +7,14 @@ VALUES (coalesce(sqlc.narg(id)::text, gen_random_uuid()::text), sqlc.arg(agent_i
         sqlc.arg(channel), sqlc.arg(units), sqlc.arg(interruptible))
 RETURNING *;
 
+-- name: AgentLockByWork :one
+-- The row lock of the agent a work item belongs to, in one round trip: an
+-- item never moves to another agent, so reading its agent_id in the
+-- statement's snapshot is safe. No row: unknown item.
+SELECT agents.* FROM agents
+WHERE agents.id = (SELECT work_items.agent_id FROM work_items WHERE work_items.id = $1)
+FOR UPDATE;
+
 -- name: WorkGetByID :one
 SELECT * FROM work_items WHERE id = $1;
 
