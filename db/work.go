@@ -77,7 +77,7 @@ func fits(agent dbsqlc.Agent, st dbsqlc.WorkAgentStateRow, in presence.WorkInput
 		return nil
 	}
 	return presence.ReasonErrorf(presence.ECONFLICT, "over_capacity",
-		"Agent %q has %d of %d %s units in use; %d more do not fit.", agent.ID, inUse, configured, kind, in.Units)
+		"Agent %q has %d of %d %s units in use; %d more would exceed it.", agent.ID, inUse, configured, kind, in.Units)
 }
 
 // applyCapacityRule is automatic presence, given the agent's primary units

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,15 +16,16 @@ import (
 	"github.com/presenced/presenced/db"
 )
 
-// cycle assigns one unit of work to agent and closes it.
-type cycle func(ctx context.Context, agent string) error
+// agentOp is one operation on an agent; n counts the earlier operations of
+// this worker on that agent (a presence toggle uses it to alternate).
+type agentOp func(ctx context.Context, agent string, n int) error
 
-// cycles runs clients workers for d, each assigning and closing work on its
-// own agents in turn (no two workers share an agent, as a router would not
-// give one agent's last unit to two callers), and returns assignments per
-// second: every assignment is followed by its close, so the database does
-// twice as many work changes.
-func cycles(ctx context.Context, clients, agents int, d time.Duration, do cycle) (float64, error) {
+// rate runs clients workers for d over the agents [lo, hi): worker w takes
+// agents lo+w, lo+w+clients, … round and round, so no two workers ever
+// share an agent (as a router would not give one agent's last unit to two
+// callers, and so that no run waits on another's row lock). It returns
+// operations per second.
+func rate(ctx context.Context, clients, lo, hi int, d time.Duration, op agentOp) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var done atomic.Int64
@@ -34,17 +36,18 @@ func cycles(ctx context.Context, clients, agents int, d time.Duration, do cycle)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Agents w, w+clients, w+2·clients, … < agents, round and round.
-			for a := w; ctx.Err() == nil && a < agents; a += clients {
-				if err := do(ctx, agentID(a)); err != nil {
+			seen := map[int]int{}
+			for a := lo + w; ctx.Err() == nil && a < hi; a += clients {
+				if err := op(ctx, agentID(a), seen[a]); err != nil {
 					if ctx.Err() == nil {
 						firstErr.CompareAndSwap(nil, err)
 					}
 					return
 				}
+				seen[a]++
 				done.Add(1)
-				if a+clients >= agents {
-					a = w - clients
+				if a+clients >= hi {
+					a = lo + w - clients
 				}
 			}
 		}()
@@ -56,8 +59,20 @@ func cycles(ctx context.Context, clients, agents int, d time.Duration, do cycle)
 	return float64(done.Load()) / time.Since(start).Seconds(), nil
 }
 
-func directWork(d *db.DB) cycle {
-	return func(ctx context.Context, agent string) error {
+// toggle is a presence change busy ↔ available (every call a real change).
+func toggle(do change) agentOp {
+	return func(ctx context.Context, agent string, n int) error {
+		status := presence.StatusBusy
+		if n%2 == 1 {
+			status = presence.StatusAvailable
+		}
+		return do(ctx, agent, status)
+	}
+}
+
+// directWork assigns one unit and closes it, through the service.
+func directWork(d *db.DB) agentOp {
+	return func(ctx context.Context, agent string, _ int) error {
 		w, err := d.AssignWork(ctx, agent, presence.WorkInput{Channel: "chat", Units: 1})
 		if err != nil {
 			return err
@@ -67,8 +82,9 @@ func directWork(d *db.DB) cycle {
 	}
 }
 
-func httpWork(base string, c *http.Client) cycle {
-	return func(ctx context.Context, agent string) error {
+// httpWork assigns one unit and closes it: POST work, DELETE work.
+func httpWork(base string, c *http.Client) agentOp {
+	return func(ctx context.Context, agent string, _ int) error {
 		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/agents/"+agent+"/work", strings.NewReader(`{"channel":"chat","units":1}`))
 		res, err := c.Do(req)
 		if err != nil {
@@ -98,96 +114,74 @@ func httpWork(base string, c *http.Client) cycle {
 
 // scenarioWork: work assignments per second (each one closed again) with
 // 16 clients, direct through the service and through HTTP, against plain
-// presence changes measured in the same run, on the same agents:
+// presence changes, in alternating rounds so that the noise of a shared
+// machine hits all three alike:
 //
-//   - capacity 1: every assignment fills the agent, so it goes busy
-//     (automatic) and its close brings it back: two work changes and two
-//     spell changes per cycle;
-//   - capacity 2: the same work without any presence change.
+//   - presence: a presence change (available ↔ busy) on the first half of
+//     the agents;
+//   - work, automatic: assign + close of 1 unit on the first half
+//     (capacity 1): every assignment fills the agent, so it goes busy
+//     (automatic) and its close brings it back;
+//   - work, plain: the same on the second half (capacity 2): no presence
+//     change.
 //
-// The cost of a work change over a presence change is the ratio of their
-// rates (both are one transaction; a cycle is two).
+// A work change and a presence change are one transaction (or request)
+// each; an assignment cycle is two. The overhead of work over presence is
+// the ratio of their rates in the same round.
 func scenarioWork(ctx context.Context, e *env, o options) error {
-	setCapacity := func(n int) error {
-		_, err := e.db.Pool().Exec(ctx, `UPDATE agents SET capacity = $1 WHERE capacity <> $1`, n)
+	half := o.agents / 2
+	if _, err := e.db.Pool().Exec(ctx, `UPDATE agents SET capacity = CASE WHEN id < $1 THEN 1 ELSE 2 END`, agentID(half)); err != nil {
 		return err
 	}
-	// Every agent available and at capacity 1, as seeded.
-	if _, err := e.db.Pool().Exec(ctx, `UPDATE agents SET capacity = 1 WHERE capacity <> 1`); err != nil {
+	d := o.duration / 2
+	const rounds = 3
+	type figures struct{ presence, auto, plain float64 }
+	measure := func(name string, change change, work agentOp) error {
+		var all []figures
+		for r := range rounds {
+			if err := availableAll(ctx, e); err != nil {
+				return err
+			}
+			var f figures
+			var err error
+			if f.presence, err = rate(ctx, o.clients, 0, half, d, toggle(change)); err != nil {
+				return err
+			}
+			if err := availableAll(ctx, e); err != nil {
+				return err
+			}
+			if f.auto, err = rate(ctx, o.clients, 0, half, d, work); err != nil {
+				return err
+			}
+			if f.plain, err = rate(ctx, o.clients, half, o.agents, d, work); err != nil {
+				return err
+			}
+			fmt.Printf("%s round %d: presence %5.0f/s | assign+close with automatic busy & back %4.0f/s (%4.0f work changes/s = %3.0f%%) | without %4.0f/s (%4.0f/s = %3.0f%%)\n",
+				name, r+1, f.presence, f.auto, 2*f.auto, 100*2*f.auto/f.presence, f.plain, 2*f.plain, 100*2*f.plain/f.presence)
+			all = append(all, f)
+		}
+		span := func(get func(figures) float64) string {
+			v := make([]float64, len(all))
+			for i, f := range all {
+				v[i] = get(f)
+			}
+			return fmt.Sprintf("%.0f–%.0f", slices.Min(v), slices.Max(v))
+		}
+		fmt.Printf("%s, %d clients, %d rounds of %s: presence changes %s/s; assignments/s with automatic presence %s (work changes at %s%% of the presence rate), without %s (%s%%)\n",
+			name, o.clients, rounds, d, span(func(f figures) float64 { return f.presence }),
+			span(func(f figures) float64 { return f.auto }), span(func(f figures) float64 { return 200 * f.auto / f.presence }),
+			span(func(f figures) float64 { return f.plain }), span(func(f figures) float64 { return 200 * f.plain / f.presence }))
+		return nil
+	}
+	if err := measure("direct", direct(e.db), directWork(e.db)); err != nil {
 		return err
 	}
-	presenceDirect, err := throughput(ctx, o.clients, o.agents, o.duration, direct(e.db))
-	if err != nil {
-		return err
-	}
-	// Back to available everywhere (the toggles leave half the agents busy,
-	// manual busy is never overridden, and no spell may stay busy).
-	if err := availableAll(ctx, e); err != nil {
-		return err
-	}
-	workDirect, err := cycles(ctx, o.clients, o.agents, o.duration, directWork(e.db))
-	if err != nil {
-		return err
-	}
-	if err := availableAll(ctx, e); err != nil {
-		return err
-	}
-	if err := setCapacity(2); err != nil {
-		return err
-	}
-	plainDirect, err := cycles(ctx, o.clients, o.agents, o.duration, directWork(e.db))
-	if err != nil {
-		return err
-	}
-	if err := setCapacity(1); err != nil {
-		return err
-	}
-	if err := availableAll(ctx, e); err != nil {
-		return err
-	}
-	fmt.Printf("direct (service, no HTTP), %d clients:\n", o.clients)
-	fmt.Printf("  presence changes:                     %6.0f/s\n", presenceDirect)
-	fmt.Printf("  assign+close, automatic busy & back:  %6.0f assignments/s = %6.0f work changes/s (%.0f%% of the presence rate)\n",
-		workDirect, 2*workDirect, 100*2*workDirect/presenceDirect)
-	fmt.Printf("  assign+close, no presence change:     %6.0f assignments/s = %6.0f work changes/s (%.0f%% of the presence rate)\n",
-		plainDirect, 2*plainDirect, 100*2*plainDirect/presenceDirect)
-
 	n, err := e.startNode(ctx)
 	if err != nil {
 		return err
 	}
 	c := httpClient(o.clients)
-	presenceHTTP, err := throughput(ctx, o.clients, o.agents, o.duration, viaHTTP(n.url, c))
-	if err != nil {
-		return err
-	}
-	if err := availableAll(ctx, e); err != nil {
-		return err
-	}
-	workHTTP, err := cycles(ctx, o.clients, o.agents, o.duration, httpWork(n.url, c))
-	if err != nil {
-		return err
-	}
-	if err := availableAll(ctx, e); err != nil {
-		return err
-	}
-	if err := setCapacity(2); err != nil {
-		return err
-	}
-	plainHTTP, err := cycles(ctx, o.clients, o.agents, o.duration, httpWork(n.url, c))
-	if err != nil {
-		return err
-	}
-	if err := setCapacity(1); err != nil {
-		return err
-	}
-	fmt.Printf("through HTTP, %d clients:\n", o.clients)
-	fmt.Printf("  presence changes (PUT presence):      %6.0f/s\n", presenceHTTP)
-	fmt.Printf("  POST work + DELETE, automatic busy:   %6.0f assignments/s = %6.0f requests/s (%.0f%% of the presence rate)\n",
-		workHTTP, 2*workHTTP, 100*2*workHTTP/presenceHTTP)
-	fmt.Printf("  POST work + DELETE, no presence change: %4.0f assignments/s = %6.0f requests/s (%.0f%% of the presence rate)\n",
-		plainHTTP, 2*plainHTTP, 100*2*plainHTTP/presenceHTTP)
-	return nil
+	return measure("http", viaHTTP(n.url, c), httpWork(n.url, c))
 }
 
 // availableAll closes any work left open (a run that ends mid-cycle) and
