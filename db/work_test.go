@@ -794,3 +794,40 @@ func TestSpellFiguresOfAutomaticBusy(t *testing.T) {
 		t.Fatalf("spell before: %+v", before)
 	}
 }
+
+// The work migration rolls back cleanly (after the security one above it)
+// and applies again, with data in the tables it changes.
+func TestWorkMigrationRollsBackAndForth(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustCapacityAgent(t, d, "a1", 1, 0)
+	mustSet(t, d, "a1", "available")
+	w := mustAssign(t, d, "a1", 1)
+	mustClose(t, d, w.ID)
+	m, err := d.NewMigrator()
+	ok(t, err)
+	defer m.Close()
+	for _, want := range []int64{7, 6} {
+		r, err := m.Down(ctx)
+		ok(t, err)
+		if r.Source.Version != want {
+			t.Fatalf("rolled back %d, want %d", r.Source.Version, want)
+		}
+	}
+	var n int
+	ok(t, d.Pool().QueryRow(ctx, `SELECT count(*) FROM presence_records r JOIN report.spells s ON s.agent_id = r.agent_id`).Scan(&n))
+	if n != 3 {
+		t.Fatalf("spells after rollback: %d", n)
+	}
+	if _, err := d.Pool().Exec(ctx, `SELECT 1 FROM work_items`); err == nil {
+		t.Fatal("work_items survived the rollback")
+	}
+	_, err = m.Up(ctx)
+	ok(t, err)
+	spells := mustSpells(t, d, "a1")
+	if len(spells) != 3 || spells[0].ConfiguredCapacity != 1 {
+		t.Fatalf("spells after migrating again: %+v", spells)
+	}
+	mustAssign(t, d, "a1", 1)
+	mustPresence(t, d, "a1", "busy/automatic/capacity_full")
+}

@@ -367,7 +367,6 @@ FROM work_items w;
 GRANT SELECT ON report.work_items TO presence_reporting;
 
 -- +goose Down
-DROP FUNCTION report.capacity_figures(text, timestamptz, timestamptz, integer);
 DROP VIEW report.work_items;
 -- CREATE OR REPLACE cannot drop the two added columns.
 DROP VIEW report.spells;
@@ -380,6 +379,7 @@ FROM spells s
 JOIN statuses st ON st.id = s.status_id
 WHERE s.deleted_at IS NULL;
 GRANT SELECT ON report.spells TO presence_reporting;
+DROP FUNCTION report.capacity_figures(text, timestamptz, timestamptz, integer);
 CREATE OR REPLACE VIEW presence_records AS
 SELECT a.id                                      AS agent_id,
        st.id                                     AS status_id,
