@@ -166,9 +166,21 @@ BEGIN
     END IF;
     IF NEW.ended_at IS NOT NULL AND (TG_OP = 'INSERT'
             OR (NEW.started_at, NEW.ended_at) IS DISTINCT FROM (OLD.started_at, OLD.ended_at)) THEN
-        SELECT f.at_capacity_ms, f.idle_ms, f.average_capacity
-          INTO NEW.at_capacity_ms, NEW.idle_ms, NEW.average_capacity
-          FROM spell_capacity_figures(NEW.agent_id, NEW.started_at, NEW.ended_at, NEW.configured_capacity) f;
+        -- The common case inline (a spell without any work: every
+        -- presence change of an agent that takes no work), the same two
+        -- probes as the function's own short cut, without the call.
+        IF EXISTS (SELECT 1 FROM work_items i
+                    WHERE i.agent_id = NEW.agent_id AND i.closed_at IS NULL AND i.assigned_at < NEW.ended_at)
+           OR EXISTS (SELECT 1 FROM work_items i
+                       WHERE i.agent_id = NEW.agent_id AND i.closed_at > NEW.started_at AND i.assigned_at < NEW.ended_at) THEN
+            SELECT f.at_capacity_ms, f.idle_ms, f.average_capacity
+              INTO NEW.at_capacity_ms, NEW.idle_ms, NEW.average_capacity
+              FROM spell_capacity_figures(NEW.agent_id, NEW.started_at, NEW.ended_at, NEW.configured_capacity) f;
+        ELSE
+            NEW.at_capacity_ms := 0;
+            NEW.idle_ms := trunc(extract(epoch FROM NEW.ended_at - NEW.started_at) * 1000);
+            NEW.average_capacity := 0;
+        END IF;
     END IF;
     RETURN NEW;
 END
