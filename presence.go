@@ -84,6 +84,10 @@ type PresenceChange struct {
 	Message    *string `json:"message,omitempty"`
 	ReasonCode *string `json:"reason_code,omitempty"`
 	Source     string  `json:"-"` // SourceManual unless a rule sets another
+	// At is the instant of the change; nil means now. A rule sets it to
+	// the instant of the change that caused it (the work item that filled
+	// or freed the capacity), so that both are one instant in history.
+	At *time.Time `json:"-"`
 }
 
 // PresenceFilter selects records for the bulk read. Empty fields match all.

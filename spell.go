@@ -6,6 +6,13 @@ import (
 )
 
 // Spell is one stretch of time an agent spent in one status.
+//
+// The capacity figures come from the work history, exact to the
+// millisecond: AtCapacityMS is the time the primary units in use were at
+// ConfiguredCapacity (the agent's capacity when the spell opened), IdleMS
+// the time with no open work, AverageCapacity the time-weighted primary
+// units in use. They are stored when the spell closes and computed up to
+// now for the current spell.
 type Spell struct {
 	ID              int64      `json:"id"`
 	AgentID         string     `json:"agent_id"`
@@ -24,6 +31,9 @@ type Spell struct {
 	AverageCapacity float64    `json:"average_capacity"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	DeletedAt       *time.Time `json:"deleted_at"`
+
+	ConfiguredCapacity          int `json:"configured_capacity"`
+	ConfiguredInterruptCapacity int `json:"configured_interrupt_capacity"`
 }
 
 // SpellFilter selects spells; zero fields match all. From/To select spells

@@ -202,6 +202,11 @@ func (db *DB) DeleteAgent(ctx context.Context, id string) error {
 		if err := db.logOutAgent(ctx, tx, id, presence.SessionEndAgentDeleted); err != nil {
 			return err
 		}
+		// Nor does it hold work: its open items close (before the spell,
+		// whose figures then see them end).
+		if err := db.closeAgentWork(ctx, tx, id); err != nil {
+			return err
+		}
 		// A deleted agent is in no status any more: end the spell so that
 		// reports do not count its time for ever.
 		if err := db.q.SpellCloseCurrent(ctx, tx, id); err != nil {

@@ -86,7 +86,7 @@ func (db *DB) changePresence(ctx context.Context, tx pgx.Tx, agentID string, ch 
 	}
 	_, err = db.q.SpellChange(ctx, tx, dbsqlc.SpellChangeParams{
 		AgentID: agentID, StatusID: ch.Status, Source: ch.Source,
-		ReasonCode: ch.ReasonCode, Message: ch.Message})
+		ReasonCode: ch.ReasonCode, Message: ch.Message, At: ch.At})
 	return err
 }
 

@@ -20,6 +20,7 @@ func spellFromRow(r dbsqlc.Spell, systemPresence string, isAway bool) *presence.
 		StartedAt: r.StartedAt, EndedAt: r.EndedAt, IsCurrent: r.IsCurrent,
 		AtCapacityMS: r.AtCapacityMs, IdleMS: r.IdleMs, AverageCapacity: r.AverageCapacity,
 		UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+		ConfiguredCapacity: int(r.ConfiguredCapacity), ConfiguredInterruptCapacity: int(r.ConfiguredInterruptCapacity),
 	}
 	if r.Duration != nil {
 		ms := r.Duration.Milliseconds()
@@ -50,6 +51,9 @@ func (db *DB) FindSpells(ctx context.Context, f presence.SpellFilter) ([]*presen
 	for i, r := range rows {
 		out[i] = spellFromRow(r.Spell, r.SystemPresence, r.IsAway)
 	}
+	if err := db.withLiveFigures(ctx, db.pool, out); err != nil {
+		return nil, "", err
+	}
 	return out, nextCursor(len(rows), limit, func() cursor { return cursor{N: rows[len(rows)-1].Spell.ID} }), nil
 }
 
@@ -58,8 +62,10 @@ func (db *DB) FindSpellByID(ctx context.Context, id int64) (*presence.Spell, err
 	s, err := db.spellByID(ctx, db.pool, id)
 	if err == nil && s.DeletedAt != nil {
 		return nil, spellNotFound(id)
+	} else if err != nil {
+		return nil, err
 	}
-	return s, err
+	return s, db.withLiveFigures(ctx, db.pool, []*presence.Spell{s})
 }
 
 // spellByID returns a spell, deleted or not. ENOTFOUND when unknown.

@@ -78,6 +78,8 @@ var rules = map[string]rule{
 	"POST /v1/agents/{id}/queues/{q}/login":                  write(pathAgent("id")),
 	"POST /v1/agents/{id}/queues/logout":                     write(pathAgent("id")),
 	"POST /v1/agents/{id}/work":                              write(pathAgent("id")),
+	"GET /v1/agents/{id}/work":                               read(pathAgent("id")),
+	"GET /v1/work/{wid}":                                     read(workAgent("wid")),
 	"DELETE /v1/work/{wid}":                                  write(workAgent("wid")),
 	"POST /v1/work/{wid}/release":                            admin(),
 

@@ -56,7 +56,7 @@ func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServe
 	s := presencehttp.NewServer()
 	s.Addr = "127.0.0.1:0"
 	s.AgentService, s.StatusService, s.PresenceService, s.SpellService, s.ChannelService = d, d, d, d, d
-	s.SessionService, s.QueueService = d, d
+	s.SessionService, s.QueueService, s.WorkService = d, d, d
 	s.TokenService, s.AuditLog = d, d
 	if f, ok := any(d).(presence.SessionAgentFinder); ok {
 		s.SessionAgents = f

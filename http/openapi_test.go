@@ -15,12 +15,7 @@ import (
 // notYetRegistered are routes of branches not merged yet: described in
 // http/openapi.json but not registered on this branch. The lead empties
 // this list at merge, and from then on the test is strict both ways.
-var notYetRegistered = []string{
-	// Work items.
-	"POST /v1/agents/{id}/work",
-	"DELETE /v1/work/{wid}",
-	"POST /v1/work/{wid}/release",
-}
+var notYetRegistered = []string{}
 
 // openAPIDoc is the part of the document the tests read.
 type openAPIDoc struct {

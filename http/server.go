@@ -37,6 +37,7 @@ type Server struct {
 	ChannelService  presence.ChannelService
 	SessionService  presence.SessionService
 	QueueService    presence.QueueService
+	WorkService     presence.WorkService
 	Events          EventStreamer
 
 	// Metrics, when set, records every request and answers GET /metrics
@@ -122,6 +123,12 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/queues/{q}", s.handleQueueGet)
 	m.HandleFunc("POST /v1/agents/{id}/queues/{q}/login", s.handleQueueLogin)
 	m.HandleFunc("POST /v1/agents/{id}/queues/logout", s.handleQueueLogout)
+
+	m.HandleFunc("POST /v1/agents/{id}/work", s.handleWorkAssign)
+	m.HandleFunc("GET /v1/agents/{id}/work", s.handleWorkListOpen)
+	m.HandleFunc("GET /v1/work/{wid}", s.handleWorkGet)
+	m.HandleFunc("DELETE /v1/work/{wid}", s.handleWorkClose)
+	m.HandleFunc("POST /v1/work/{wid}/release", s.handleWorkRelease)
 
 	m.HandleFunc("GET /v1/events", s.handleEvents)
 	m.HandleFunc("POST /v1/channels", s.handleChannelCreate)

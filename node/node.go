@@ -149,6 +149,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.QueueService = n.DB
 	n.HTTP.AttributeService = n.DB
 	n.HTTP.QueryService = n.DB
+	n.HTTP.WorkService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
 	n.HTTP.Ready = n.Ready

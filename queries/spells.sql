@@ -3,18 +3,20 @@
 -- so the two share one timestamp and spells stay contiguous. The caller holds
 -- the agent's row lock (AgentLockByID), so clock_timestamp() here is later
 -- than the start of any spell a committed change wrote; greatest() still
--- guards against a clock that steps back.
+-- guards against a clock that steps back. at, when given, is the instant of
+-- the change instead (an automatic change takes that of the work change
+-- that caused it, earlier in the same transaction).
 WITH closed AS (
     UPDATE spells
-    SET ended_at = greatest(clock_timestamp(), started_at),
-        updated_at = greatest(clock_timestamp(), started_at)
+    SET ended_at = greatest(coalesce(sqlc.narg(at)::timestamptz, clock_timestamp()), started_at),
+        updated_at = greatest(coalesce(sqlc.narg(at)::timestamptz, clock_timestamp()), started_at)
     WHERE agent_id = sqlc.arg(agent_id) AND ended_at IS NULL
     RETURNING ended_at
 )
 INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
 SELECT sqlc.arg(agent_id), sqlc.arg(status_id), sqlc.arg(source),
        sqlc.narg(reason_code), sqlc.narg(message), t.at, t.at
-FROM (SELECT coalesce((SELECT ended_at FROM closed), clock_timestamp()) AS at) t
+FROM (SELECT coalesce((SELECT ended_at FROM closed), sqlc.narg(at)::timestamptz, clock_timestamp()) AS at) t
 RETURNING *;
 
 -- name: SpellCloseCurrent :exec

@@ -5,7 +5,7 @@
 // in "node" mode) so that a node's memory is its own.
 //
 //	go run ./cmd/presenced-load                      # every scenario
-//	go run ./cmd/presenced-load -scenario presence   # one of: presence, notify, bulk, events, fanout, idle
+//	go run ./cmd/presenced-load -scenario presence   # one of: presence, notify, bulk, events, fanout, idle, work
 package main
 
 import (
@@ -33,7 +33,7 @@ func main() {
 		os.Exit(runNode(os.Args[2:]))
 	}
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "all", "presence, notify, bulk, events, fanout, idle or all")
+	flag.StringVar(&o.scenario, "scenario", "all", "presence, notify, bulk, events, fanout, idle, work or all")
 	flag.StringVar(&o.databaseURL, "database-url", "", "use this database (its contents are replaced) instead of a private PostgreSQL")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed run lasts")
 	flag.IntVar(&o.agents, "agents", 10_000, "agents to seed")
@@ -62,8 +62,9 @@ func run(ctx context.Context, o options) error {
 		"events":   scenarioEvents,
 		"fanout":   scenarioFanout,
 		"idle":     scenarioIdle,
+		"work":     scenarioWork,
 	}
-	order := []string{"presence", "notify", "bulk", "events", "fanout", "idle"}
+	order := []string{"presence", "notify", "bulk", "events", "fanout", "idle", "work"}
 	if o.scenario != "all" {
 		if all[o.scenario] == nil {
 			return fmt.Errorf("unknown scenario %q (want %s or all)", o.scenario, strings.Join(order, ", "))

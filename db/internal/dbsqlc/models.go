@@ -22,12 +22,14 @@ type Agent struct {
 }
 
 type AgentState struct {
-	AgentID       string
-	State         string
-	StateSince    time.Time
-	RoutingStatus string
-	RoutingSince  time.Time
-	Queues        []string
+	AgentID        string
+	State          string
+	StateSince     time.Time
+	RoutingStatus  string
+	RoutingSince   time.Time
+	Queues         []string
+	CapacityInUse  int32
+	InterruptInUse int32
 }
 
 type Attribute struct {
@@ -158,24 +160,40 @@ type ReportSession struct {
 }
 
 type ReportSpell struct {
-	ID              int64
-	AgentID         string
-	StatusID        string
-	StatusLabel     string
-	SystemPresence  string
-	IsAway          bool
-	Source          string
-	ReasonCode      *string
-	Message         *string
-	StartedAt       time.Time
-	EndedAt         *time.Time
-	DurationMs      int64
-	IsCurrent       bool
-	AtCapacityMs    int64
-	IdleMs          int64
-	AverageCapacity float64
-	UpdatedAt       time.Time
-	DeletedAt       *time.Time
+	ID                          int64
+	AgentID                     string
+	StatusID                    string
+	StatusLabel                 string
+	SystemPresence              string
+	IsAway                      bool
+	Source                      string
+	ReasonCode                  *string
+	Message                     *string
+	StartedAt                   time.Time
+	EndedAt                     *time.Time
+	DurationMs                  int64
+	IsCurrent                   bool
+	AtCapacityMs                int64
+	IdleMs                      int64
+	AverageCapacity             float64
+	UpdatedAt                   time.Time
+	DeletedAt                   *time.Time
+	ConfiguredCapacity          int32
+	ConfiguredInterruptCapacity int32
+}
+
+type ReportWorkItem struct {
+	ID            string
+	AgentID       string
+	Channel       string
+	Units         int32
+	Interruptible bool
+	AssignedAt    time.Time
+	ClosedAt      *time.Time
+	DurationMs    int64
+	IsOpen        bool
+	CloseReason   *string
+	ReasonCode    *string
 }
 
 type Session struct {
@@ -191,21 +209,23 @@ type Session struct {
 }
 
 type Spell struct {
-	ID              int64
-	AgentID         string
-	StatusID        string
-	Source          string
-	ReasonCode      *string
-	Message         *string
-	StartedAt       time.Time
-	EndedAt         *time.Time
-	Duration        *time.Duration
-	IsCurrent       bool
-	AtCapacityMs    int64
-	IdleMs          int64
-	AverageCapacity float64
-	UpdatedAt       time.Time
-	DeletedAt       *time.Time
+	ID                          int64
+	AgentID                     string
+	StatusID                    string
+	Source                      string
+	ReasonCode                  *string
+	Message                     *string
+	StartedAt                   time.Time
+	EndedAt                     *time.Time
+	Duration                    *time.Duration
+	IsCurrent                   bool
+	AtCapacityMs                int64
+	IdleMs                      int64
+	AverageCapacity             float64
+	UpdatedAt                   time.Time
+	DeletedAt                   *time.Time
+	ConfiguredCapacity          int32
+	ConfiguredInterruptCapacity int32
 }
 
 type Status struct {
@@ -230,4 +250,16 @@ type Token struct {
 	CreatedBy  *string
 	RevokedAt  *time.Time
 	RevokedBy  *string
+}
+
+type WorkItem struct {
+	ID            string
+	AgentID       string
+	Channel       string
+	Units         int32
+	Interruptible bool
+	AssignedAt    time.Time
+	ClosedAt      *time.Time
+	CloseReason   *string
+	ReasonCode    *string
 }

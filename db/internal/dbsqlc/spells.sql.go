@@ -44,16 +44,16 @@ func (q *Queries) PresenceLock(ctx context.Context, db DBTX, arg PresenceLockPar
 const spellChange = `-- name: SpellChange :one
 WITH closed AS (
     UPDATE spells
-    SET ended_at = greatest(clock_timestamp(), started_at),
-        updated_at = greatest(clock_timestamp(), started_at)
+    SET ended_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at),
+        updated_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at)
     WHERE agent_id = $1 AND ended_at IS NULL
     RETURNING ended_at
 )
 INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
 SELECT $1, $2, $3,
        $4, $5, t.at, t.at
-FROM (SELECT coalesce((SELECT ended_at FROM closed), clock_timestamp()) AS at) t
-RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at
+FROM (SELECT coalesce((SELECT ended_at FROM closed), $6::timestamptz, clock_timestamp()) AS at) t
+RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity
 `
 
 type SpellChangeParams struct {
@@ -62,13 +62,16 @@ type SpellChangeParams struct {
 	Source     string
 	ReasonCode *string
 	Message    *string
+	At         *time.Time
 }
 
 // Closes the current spell (if any) and opens the next one in one statement,
 // so the two share one timestamp and spells stay contiguous. The caller holds
 // the agent's row lock (AgentLockByID), so clock_timestamp() here is later
 // than the start of any spell a committed change wrote; greatest() still
-// guards against a clock that steps back.
+// guards against a clock that steps back. at, when given, is the instant of
+// the change instead (an automatic change takes that of the work change
+// that caused it, earlier in the same transaction).
 func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParams) (Spell, error) {
 	row := db.QueryRow(ctx, spellChange,
 		arg.AgentID,
@@ -76,6 +79,7 @@ func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParam
 		arg.Source,
 		arg.ReasonCode,
 		arg.Message,
+		arg.At,
 	)
 	var i Spell
 	err := row.Scan(
@@ -94,6 +98,8 @@ func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParam
 		&i.AverageCapacity,
 		&i.UpdatedAt,
 		&i.DeletedAt,
+		&i.ConfiguredCapacity,
+		&i.ConfiguredInterruptCapacity,
 	)
 	return i, err
 }
@@ -110,7 +116,7 @@ func (q *Queries) SpellCloseCurrent(ctx context.Context, db DBTX, agentID string
 }
 
 const spellGetByID = `-- name: SpellGetByID :one
-SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, statuses.system_presence, statuses.is_away
+SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
 FROM spells JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.id = $1
 `
@@ -140,6 +146,8 @@ func (q *Queries) SpellGetByID(ctx context.Context, db DBTX, id int64) (SpellGet
 		&i.Spell.AverageCapacity,
 		&i.Spell.UpdatedAt,
 		&i.Spell.DeletedAt,
+		&i.Spell.ConfiguredCapacity,
+		&i.Spell.ConfiguredInterruptCapacity,
 		&i.SystemPresence,
 		&i.IsAway,
 	)
@@ -147,7 +155,7 @@ func (q *Queries) SpellGetByID(ctx context.Context, db DBTX, id int64) (SpellGet
 }
 
 const spellGetCurrent = `-- name: SpellGetCurrent :one
-SELECT id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at FROM spells WHERE agent_id = $1 AND ended_at IS NULL
+SELECT id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity FROM spells WHERE agent_id = $1 AND ended_at IS NULL
 `
 
 func (q *Queries) SpellGetCurrent(ctx context.Context, db DBTX, agentID string) (Spell, error) {
@@ -169,12 +177,14 @@ func (q *Queries) SpellGetCurrent(ctx context.Context, db DBTX, agentID string) 
 		&i.AverageCapacity,
 		&i.UpdatedAt,
 		&i.DeletedAt,
+		&i.ConfiguredCapacity,
+		&i.ConfiguredInterruptCapacity,
 	)
 	return i, err
 }
 
 const spellList = `-- name: SpellList :many
-SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, statuses.system_presence, statuses.is_away
+SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
 FROM spells JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.deleted_at IS NULL
   AND ($1::text IS NULL OR spells.agent_id = $1)
@@ -237,6 +247,8 @@ func (q *Queries) SpellList(ctx context.Context, db DBTX, arg SpellListParams) (
 			&i.Spell.AverageCapacity,
 			&i.Spell.UpdatedAt,
 			&i.Spell.DeletedAt,
+			&i.Spell.ConfiguredCapacity,
+			&i.Spell.ConfiguredInterruptCapacity,
 			&i.SystemPresence,
 			&i.IsAway,
 		); err != nil {
@@ -348,7 +360,7 @@ func (q *Queries) SpellListUpdated(ctx context.Context, db DBTX, arg SpellListUp
 
 const spellRestore = `-- name: SpellRestore :one
 UPDATE spells SET deleted_at = NULL, updated_at = now() WHERE id = $1
-RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at
+RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity
 `
 
 func (q *Queries) SpellRestore(ctx context.Context, db DBTX, id int64) (Spell, error) {
@@ -370,6 +382,8 @@ func (q *Queries) SpellRestore(ctx context.Context, db DBTX, id int64) (Spell, e
 		&i.AverageCapacity,
 		&i.UpdatedAt,
 		&i.DeletedAt,
+		&i.ConfiguredCapacity,
+		&i.ConfiguredInterruptCapacity,
 	)
 	return i, err
 }
@@ -387,7 +401,7 @@ const spellUpdateCurrentText = `-- name: SpellUpdateCurrentText :one
 UPDATE spells
 SET message = $1, reason_code = $2, updated_at = clock_timestamp()
 WHERE agent_id = $3 AND ended_at IS NULL
-RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at
+RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity
 `
 
 type SpellUpdateCurrentTextParams struct {
@@ -416,6 +430,8 @@ func (q *Queries) SpellUpdateCurrentText(ctx context.Context, db DBTX, arg Spell
 		&i.AverageCapacity,
 		&i.UpdatedAt,
 		&i.DeletedAt,
+		&i.ConfiguredCapacity,
+		&i.ConfiguredInterruptCapacity,
 	)
 	return i, err
 }
