@@ -58,8 +58,9 @@ func openEnv(ctx context.Context, o options) (*env, error) {
 	} else if err := exec1(ctx, e.url, "DROP SCHEMA IF EXISTS report CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
 		return nil, err
 	}
+	// The same pool size as a node's (pgx's default), so that the direct
+	// ceiling and the HTTP figure differ by HTTP alone.
 	e.db = db.NewDB(e.url)
-	e.db.MaxConns = 40
 	if err := e.db.Open(ctx); err != nil {
 		return nil, err
 	}
