@@ -169,7 +169,9 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*presence.Token,
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errBadToken
 	} else if err != nil {
-		db.Logger.Error("token lookup failed", "err", err)
+		if ctx.Err() == nil { // a client that went away is no failure of ours
+			db.Logger.Error("token lookup failed", "err", err)
+		}
 		return nil, presence.Errorf(presence.EUNAVAILABLE, "The token cannot be checked now; retry later.")
 	}
 	// The index found the row by equality already; compare again in

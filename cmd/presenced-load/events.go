@@ -15,12 +15,20 @@ import (
 // A change's message carries its send time (unix nanoseconds), so a
 // subscriber measures write→receive latency from the raw data line without
 // decoding JSON: the load generator must cost far less than the server.
-var messageKey = []byte(`"message":"`)
+var (
+	messageKey = []byte(`"message":"`)
+	atKey      = []byte(`"at":"`)
+)
 
-// rawSubscriber holds one SSE connection and measures each event.
+// rawSubscriber holds one SSE connection and measures each event: lat from
+// the writer's send (write→receive: includes the write's own queueing and
+// transaction), sinceCommit from the event's at (the trigger's clock just
+// before commit: commit→receive). Client and server share this machine's
+// clock.
 type rawSubscriber struct {
-	received atomic.Int64
-	lat      []time.Duration
+	received    atomic.Int64
+	lat         []time.Duration
+	sinceCommit []time.Duration
 }
 
 // subscribe opens n streams on base for topic(i), waits until all are
@@ -56,11 +64,20 @@ func subscribe(ctx context.Context, base string, n int, topic func(i int) string
 				if !measure {
 					continue
 				}
+				now := time.Now()
+				if j := bytes.Index(line, atKey); j >= 0 {
+					rest := line[j+len(atKey):]
+					if k := bytes.IndexByte(rest, '"'); k > 0 {
+						if at, err := time.Parse(time.RFC3339Nano, string(rest[:k])); err == nil {
+							s.sinceCommit = append(s.sinceCommit, now.Sub(at))
+						}
+					}
+				}
 				if j := bytes.Index(line, messageKey); j >= 0 {
 					rest := line[j+len(messageKey):]
 					if k := bytes.IndexByte(rest, '"'); k > 0 {
 						if sent, err := strconv.ParseInt(string(rest[:k]), 10, 64); err == nil {
-							s.lat = append(s.lat, time.Since(time.Unix(0, sent)))
+							s.lat = append(s.lat, now.Sub(time.Unix(0, sent)))
 						}
 					}
 				}
@@ -163,14 +180,16 @@ func fanout(ctx context.Context, e *env, o options, subs, rate int, d time.Durat
 	cancel()
 	wg.Wait()
 	var got int64
-	var lat latencies
+	var lat, commit latencies
 	for _, s := range ss {
 		got += s.received.Load()
 		lat.addAll(s.lat)
+		commit.addAll(s.sinceCommit)
 	}
 	fmt.Printf("%d subscribers on node B, %d changes/s asked through node A: %.0f changes/s made, %.0f deliveries/s, %d of %d deliveries made\n",
 		subs, rate, float64(made)/elapsed.Seconds(), float64(got)/elapsed.Seconds(), got, want)
-	fmt.Printf("  write→receive latency: %s\n", lat.summary())
+	fmt.Printf("  write→receive latency:  %s\n", lat.summary())
+	fmt.Printf("  commit→receive latency: %s\n", commit.summary())
 	return nil
 }
 
