@@ -38,10 +38,10 @@ func seedQueryBenchmark(b *testing.B, d *db.DB) {
 	for _, sql := range []string{
 		`SET session_replication_role = replica`,
 		`INSERT INTO agents (id, name) SELECT 'a' || lpad(i::text, 6, '0'), 'Agent ' || i FROM generate_series(1, 100000) i`,
-		`INSERT INTO spells (agent_id, status_id, source, message, started_at, updated_at)
+		`INSERT INTO spells (agent_id, status_id, source, message, started_at, updated_at, configured_capacity, configured_interrupt_capacity)
 		 SELECT 'a' || lpad(i::text, 6, '0'),
 		        (ARRAY['available','busy','away','break','meal','meeting','training','offline'])[1 + ` + fmt.Sprintf(h, 1, 8) + `], 'manual',
-		        CASE WHEN i % 3 = 0 THEN 'back at ' || (i % 12) END, now() - interval '1 hour', now() - interval '1 hour'
+		        CASE WHEN i % 3 = 0 THEN 'back at ' || (i % 12) END, now() - interval '1 hour', now() - interval '1 hour', 1, 0
 		 FROM generate_series(1, 100000) i`,
 		`INSERT INTO attributes (agent_id, category, name, value)
 		 SELECT 'a' || lpad(i::text, 6, '0'), c.category, c.name,

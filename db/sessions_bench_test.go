@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/pgcluster"
 	presencehttp "github.com/presenced/presenced/http"
@@ -155,6 +156,13 @@ func BenchmarkHeartbeat(b *testing.B) {
 		s.Addr = "127.0.0.1:0"
 		s.Logger = slog.New(slog.DiscardHandler)
 		s.SessionService = d
+		// As in production: authenticated, the session found for the
+		// token's agent check, no rate limit (the load is the point).
+		s.TokenService, s.SessionAgents = d, d
+		const token = "heartbeat-bench-admin-token-0123456789abcdef"
+		if _, err := d.EnsureToken(context.Background(), token, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}}); err != nil {
+			b.Fatal(err)
+		}
 		if err := s.Open(); err != nil {
 			b.Fatal(err)
 		}
@@ -165,7 +173,9 @@ func BenchmarkHeartbeat(b *testing.B) {
 		base := s.URL() + "/v1/sessions/"
 		var failures atomic.Int64
 		parallel(b, func() error {
-			res, err := client.Post(base+pick()+"/heartbeat", "application/json", nil)
+			req, _ := http.NewRequest("POST", base+pick()+"/heartbeat", nil)
+			req.Header.Set("Authorization", "Bearer heartbeat-bench-admin-token-0123456789abcdef")
+			res, err := client.Do(req)
 			if err != nil {
 				return err
 			}
