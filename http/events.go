@@ -33,18 +33,12 @@ func withConnectURI(c *presence.Channel) channelBody {
 }
 
 func (s *Server) handleChannelCreate(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Topics []string `json:"topics"`
-	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	topics, err := readTopics(w, r)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if err := authorizeTopics(r, body.Topics); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	c, err := s.ChannelService.CreateChannel(r.Context(), body.Topics)
+	c, err := s.ChannelService.CreateChannel(r.Context(), topics)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -62,21 +56,30 @@ func (s *Server) handleChannelGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChannelSubscriptions(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Topics []string `json:"topics"`
-	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	topics, err := readTopics(w, r)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if err := authorizeTopics(r, body.Topics); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	c, err := s.ChannelService.SetChannelTopics(r.Context(), r.PathValue("id"), body.Topics)
+	c, err := s.ChannelService.SetChannelTopics(r.Context(), r.PathValue("id"), topics)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, withConnectURI(c))
+}
+
+// readTopics reads a channel's {"topics": [...]} body and checks that the
+// request's token may read every topic in it.
+func readTopics(w http.ResponseWriter, r *http.Request) ([]string, error) {
+	var body struct {
+		Topics []string `json:"topics"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		return nil, err
+	}
+	if err := authorizeTopics(r, body.Topics); err != nil {
+		return nil, err
+	}
+	return body.Topics, nil
 }
