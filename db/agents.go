@@ -194,7 +194,7 @@ func (db *DB) UpsertAgents(ctx context.Context, items []presence.AgentInput) ([]
 
 // DeleteAgent implements presence.AgentService.
 func (db *DB) DeleteAgent(ctx context.Context, id string) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		if _, err := db.lockAgent(ctx, tx, id); err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (db *DB) DeleteAgent(ctx context.Context, id string) error {
 // RestoreAgent implements presence.AgentService.
 func (db *DB) RestoreAgent(ctx context.Context, id string) (*presence.Agent, error) {
 	var a *presence.Agent
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		cur, err := db.q.AgentLockByID(ctx, tx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return agentNotFound(id)

@@ -78,13 +78,27 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 
 // inTx runs fn in one transaction; a returned error rolls it back.
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return db.runTx(ctx, false, fn)
+}
+
+// inAuditedTx is inTx for the actions the audit trail records (deletes,
+// restores, releases, token creation and revocation): it first hands the
+// acting token to the audit triggers. That costs a round trip, so the
+// other transactions — presence changes, sessions, work — do not pay it.
+func (db *DB) inAuditedTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return db.runTx(ctx, true, fn)
+}
+
+func (db *DB) runTx(ctx context.Context, audited bool, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return interpretError(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
-	if err := db.setActor(ctx, tx); err != nil {
-		return interpretError(err)
+	if audited {
+		if err := db.setActor(ctx, tx); err != nil {
+			return interpretError(err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		return interpretError(err)

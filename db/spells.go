@@ -81,7 +81,7 @@ func (db *DB) spellByID(ctx context.Context, q dbsqlc.DBTX, id int64) (*presence
 
 // DeleteSpell implements presence.SpellService.
 func (db *DB) DeleteSpell(ctx context.Context, id int64) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		s, err := db.spellByID(ctx, tx, id)
 		if err != nil {
 			return err
@@ -106,7 +106,7 @@ func (db *DB) DeleteSpell(ctx context.Context, id int64) error {
 // RestoreSpell implements presence.SpellService.
 func (db *DB) RestoreSpell(ctx context.Context, id int64) (*presence.Spell, error) {
 	var out *presence.Spell
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		s, err := db.spellByID(ctx, tx, id)
 		if err != nil {
 			return err

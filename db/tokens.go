@@ -65,7 +65,7 @@ func (db *DB) CreateToken(ctx context.Context, in presence.TokenInput) (*presenc
 	}
 	secret := newSecret()
 	var t *presence.Token
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		row, err := db.q.TokenCreate(ctx, tx, tokenParams(in, hashSecret(secret)))
 		t = tokenFromRow(row)
 		return err
@@ -87,7 +87,7 @@ func (db *DB) EnsureToken(ctx context.Context, secret string, in presence.TokenI
 	}
 	hash := hashSecret(secret)
 	var t *presence.Token
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		if err := db.q.TokenEnsure(ctx, tx, dbsqlc.TokenEnsureParams(tokenParams(in, hash))); err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (db *DB) EnsureToken(ctx context.Context, secret string, in presence.TokenI
 func (db *DB) CreateFirstAdminToken(ctx context.Context, name string) (*presence.Token, string, error) {
 	secret := newSecret()
 	var t *presence.Token
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		if err := db.q.AdvisoryXactLock(ctx, tx, firstStartLockKey); err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func (db *DB) FindTokens(ctx context.Context, f presence.TokenFilter) ([]*presen
 // event on the admin topic; every node ends the token's open streams when
 // it reads it, and every request looks the token up, so it fails at once.
 func (db *DB) RevokeToken(ctx context.Context, id string) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		_, err := db.q.TokenRevoke(ctx, tx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return presence.ReasonErrorf(presence.ENOTFOUND, "token_not_found", "Token %q does not exist.", id)

@@ -150,7 +150,11 @@ func (db *DB) ReleaseWork(ctx context.Context, workID string, in presence.WorkRe
 // rule when primary units were freed.
 func (db *DB) closeWork(ctx context.Context, workID, reason string, reasonCode *string) (*presence.Work, error) {
 	var w *presence.Work
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	run := db.inTx
+	if reason == presence.WorkReleased { // a release is audited
+		run = db.inAuditedTx
+	}
+	err := run(ctx, func(tx pgx.Tx) error {
 		agent, err := db.q.AgentLockByWork(ctx, tx, workID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return workNotFound(workID)
