@@ -78,9 +78,10 @@ func TestEventsFromTriggers(t *testing.T) {
 	ok(t, err)
 	ok(t, d.DeleteAgent(ctx, "john.doe")) // admin
 
-	evs := c.waitFor(t, 4, 10*time.Second)
-	time.Sleep(200 * time.Millisecond)
-	if evs = c.snapshot(); len(evs) != 4 {
+	c.waitFor(t, 4, 10*time.Second)
+	time.Sleep(200 * time.Millisecond) // and nothing more arrives
+	evs := c.snapshot()
+	if len(evs) != 4 {
 		t.Fatalf("want exactly 4 events, got %d: %+v", len(evs), evs)
 	}
 	wantTopics := []string{"agents.john.doe.presence", "agents.john.doe.presence", "statuses", "admin"}
@@ -153,9 +154,9 @@ func TestEventsNoLossWithRandomCommitOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	evs := c.waitFor(t, len(committed), 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
-	evs = c.snapshot()
+	c.waitFor(t, len(committed), 30*time.Second)
+	time.Sleep(300 * time.Millisecond) // and nothing more arrives
+	evs := c.snapshot()
 	seen := map[string]int{}
 	for i, ev := range evs {
 		var b struct{ K string }

@@ -101,9 +101,9 @@ func TestQueueLoginAndLogout(t *testing.T) {
 		if rec, _ := d.FindPresence(ctx, "a1"); rec.RoutingStatus != "OFF_QUEUE" || len(rec.Queues) != 0 {
 			t.Fatalf("before: %+v", rec)
 		}
-		rec, err := d.LoginQueue(ctx, "a1", "support")
+		_, err := d.LoginQueue(ctx, "a1", "support")
 		ok(t, err)
-		rec, err = d.LoginQueue(ctx, "a1", "sales")
+		rec, err := d.LoginQueue(ctx, "a1", "sales")
 		ok(t, err)
 		if rec.RoutingStatus != "IDLE" || fmt.Sprint(rec.Queues) != "[sales support]" {
 			t.Fatalf("after login: %+v", rec)

@@ -40,7 +40,9 @@ func (c *bulkCache) get(query string, pos presence.Position) ([]byte, bool) {
 	return e.body, true
 }
 
-// put caches body as the answer to query read at pos.
+// put caches body as the answer to query read at pos. Positions only move
+// forward, so answers read at another position can never be served again:
+// they go first. Past the bound the answer is simply not cached.
 func (c *bulkCache) put(query string, pos presence.Position, body []byte) {
 	if len(body) > bulkCacheMaxBytes {
 		return
@@ -50,16 +52,12 @@ func (c *bulkCache) put(query string, pos presence.Position, body []byte) {
 	if c.entries == nil {
 		c.entries = make(map[string]bulkEntry)
 	}
-	if _, ok := c.entries[query]; !ok && len(c.entries) >= bulkCacheEntries {
-		// Drop entries of older positions first; they can never hit again.
-		for k, e := range c.entries {
-			if e.pos != pos || len(c.entries) >= bulkCacheEntries {
-				delete(c.entries, k)
-			}
-			if len(c.entries) < bulkCacheEntries {
-				break
-			}
+	for k, e := range c.entries {
+		if e.pos != pos {
+			delete(c.entries, k)
 		}
 	}
-	c.entries[query] = bulkEntry{pos: pos, body: body}
+	if len(c.entries) < bulkCacheEntries {
+		c.entries[query] = bulkEntry{pos: pos, body: body}
+	}
 }

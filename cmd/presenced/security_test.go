@@ -178,7 +178,7 @@ func TestTokenCommand(t *testing.T) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
-	_, errOut, err = runCmd(t, t.Context(), "serve", "--help")
+	_, errOut, _ = runCmd(t, t.Context(), "serve", "--help") // flag.ErrHelp
 	for _, f := range []string{"$PRESENCED_ADMIN_TOKEN", "--rate-limit", "--cors-origin", "--public-metrics", "--max-streams-per-token"} {
 		if !strings.Contains(errOut, strings.TrimPrefix(f, "--")) {
 			t.Errorf("serve --help lacks %s", f)
