@@ -68,7 +68,7 @@ func TestSubscribe_ResumesAfterDisconnect(t *testing.T) {
 			want = append(want, s.emit("agents.a1.presence", "presence", fmt.Sprintf(`{"n":%d}`, i)))
 			s.emit("agents.a2.presence", "presence", `{}`) // not subscribed
 			if i%100 == 50 {
-				s.srv.CloseClientConnections()
+				s.cut()
 			}
 			time.Sleep(100 * time.Microsecond)
 		}

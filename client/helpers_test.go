@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -76,6 +77,19 @@ type server struct {
 	broker *presencesse.Broker
 	srv    *httptest.Server
 	mu     sync.Mutex // emit appends and publishes in one step, like the listener
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{} // open connections, hijacked streams included
+}
+
+// cut closes every client connection. httptest's CloseClientConnections
+// misses the streams, which hijack their connections.
+func (s *server) cut() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
 }
 
 func newServer(tb testing.TB) *server {
@@ -86,7 +100,19 @@ func newServer(tb testing.TB) *server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/events", s.broker.ServeEvents)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.conns = map[net.Conn]struct{}{}
+	s.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		s.connMu.Lock()
+		defer s.connMu.Unlock()
+		switch st {
+		case http.StateNew:
+			s.conns[c] = struct{}{}
+		case http.StateClosed:
+			delete(s.conns, c)
+		}
+	}
+	s.srv.Start()
 	tb.Cleanup(s.srv.Close)
 	tb.Cleanup(func() { s.broker.Close() })
 	return s

@@ -283,13 +283,21 @@ func (s *Server) guard(pattern string, h http.Handler) http.Handler {
 		}
 		r = r.WithContext(presence.WithToken(r.Context(), tok))
 		if ru.stream {
-			ctx, done, err := s.auth.streams.enter(r.Context(), tok.ID, s.maxStreams())
+			// A stream may go on after its handler returns (the broker
+			// hijacks the connection): it keeps its place in the token's
+			// count, and revocation still ends it, until it really ends.
+			hctx, h := presence.WithHandoff(r.Context())
+			defer h.Release()
+			if info != nil {
+				info.handoff = h
+			}
+			ctx, done, err := s.auth.streams.enter(hctx, tok.ID, s.maxStreams())
 			if err != nil {
 				w.Header().Set("Retry-After", "5")
 				s.Error(w, r, err)
 				return
 			}
-			defer done()
+			defer h.AtEnd(done)
 			r = r.WithContext(ctx)
 		}
 		h.ServeHTTP(w, r)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	presence "github.com/presenced/presenced"
 )
 
 // Metrics records every request and serves GET /metrics; package metrics
@@ -34,6 +36,10 @@ type requestInfo struct {
 	route   string // the mux pattern; "" when none matched
 	stream  bool   // an SSE stream
 	tokenID string // the authenticated token's id, if any
+
+	// handoff, set by the guard on streams, tells when the request really
+	// ends: a stream that hijacked its connection outlives its handler.
+	handoff *presence.Handoff
 }
 
 type requestInfoKey struct{}
@@ -71,16 +77,31 @@ func (s *Server) observe(w http.ResponseWriter, r *http.Request, next http.Handl
 	if s.Metrics != nil {
 		s.Metrics.RequestStarted()
 	}
-	defer func() {
+	finish := func() {
 		elapsed := time.Since(start)
 		status := rec.status
+		bytes := rec.bytes
 		if status == 0 {
-			status = http.StatusOK // net/http's answer to a handler that wrote nothing
+			// net/http's answer to a handler that wrote nothing, and the
+			// status a hijacked stream writes itself.
+			status = http.StatusOK
+		}
+		if info.handoff != nil {
+			bytes += info.handoff.Written()
 		}
 		if s.Metrics != nil {
 			s.Metrics.ObserveRequest(info.route, status, elapsed, !info.stream)
 		}
-		s.logRequest(r, info, status, rec.bytes, elapsed)
+		s.logRequest(r, info, status, bytes, elapsed)
+	}
+	defer func() {
+		if info.handoff != nil {
+			// Logged and counted out when the stream ends, with its
+			// real duration, even when it outlives its handler.
+			info.handoff.AtEnd(finish)
+			return
+		}
+		finish()
 	}()
 	next(rec, r)
 }

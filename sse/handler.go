@@ -54,12 +54,14 @@ func (b *Broker) ServeChannel(w http.ResponseWriter, r *http.Request, channelID 
 //  2. (channels) load the channel's topics;
 //  3. (resume) read the first page of the backlog, so that a log that
 //     cannot be read still gets an HTTP error;
-//  4. start the r3labs handler, and next to it the feeder, which writes the
+//  4. hijack the connection when it can (conn.go) and go on in a goroutine
+//     of its own, letting the handler return; else go on here;
+//  5. start the r3labs handler, and next to it the feeder, which writes the
 //     backlog, then the pending events, then goes live.
 //
-// The handler returns after the stream's context ends (client gone, write
-// failed or timed out, subscriber dropped, broker closed) and the feeder
-// has finished.
+// The stream ends when its context ends (client gone, write failed or
+// timed out, subscriber dropped, broker closed) and the feeder has
+// finished. Broker.Close waits for it either way.
 func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presence.Topic]struct{}, channelID string) {
 	after, resume, err := lastEventID(r)
 	if err != nil {
@@ -70,52 +72,96 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 		writeError(w, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later."))
 		return
 	}
-	defer b.wg.Done()
-
+	h := presence.HandoffFrom(r.Context())
+	if h == nil {
+		// Served without the http package's middleware: the stream still
+		// needs a context that outlives a handler that returns early.
+		ctx, own := presence.WithHandoff(r.Context())
+		defer own.Release()
+		h, r = own, r.WithContext(ctx)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer context.AfterFunc(b.ctx, cancel)()
-
+	stopOnClose := context.AfterFunc(b.ctx, cancel)
 	s := &subscriber{cancel: cancel, channelID: channelID, maxQueue: b.cfg.BufferSize}
+	// end releases what the stream holds, handler or not.
+	end := func() {
+		stopOnClose()
+		cancel()
+		b.unregister(s)
+		b.wg.Done()
+	}
+
+	start, err := b.setUp(ctx, r, s, topics, channelID, after, resume)
+	if err != nil {
+		b.writeError(w, err)
+		end()
+		return
+	}
+
+	s.stream = b.streams.open()
+	if conn, header := hijack(w, r); conn != nil {
+		cw := newConnWriter(s.stream, conn, header, cancel)
+		run := func() {
+			var watcher sync.WaitGroup
+			watcher.Go(func() { watchClose(conn, cancel) })
+			b.run(ctx, s, start, resume, cw, r)
+			cw.close() // which ends the watcher's read
+			watcher.Wait()
+		}
+		if h.Detach() {
+			go func() {
+				defer end()
+				run()
+				h.End(cw.written)
+			}()
+			return
+		}
+		// The client has gone already: its context has ended, and so does
+		// the stream, at once.
+		defer end()
+		run()
+		return
+	}
+	defer end()
+	b.run(ctx, s, start, resume, s.stream.deadlineWriter(w, cancel), r)
+}
+
+// setUp makes s ready to stream: registered, with its topics, and with
+// the first page of its backlog when it resumes. Errors are the ones
+// ServeEvents and ServeChannel document; s may be registered even so.
+func (b *Broker) setUp(ctx context.Context, r *http.Request, s *subscriber, topics map[presence.Topic]struct{}, channelID string, after presence.Position, resume bool) (backlog, error) {
 	if b.cfg.Authorize != nil {
 		s.allow = func(t presence.Topic) bool { return b.cfg.Authorize(r, t) == nil }
 	}
 	if !b.register(s, topics, after, resume) {
-		writeError(w, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later."))
-		return
+		return backlog{}, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later.")
 	}
-	defer b.unregister(s)
-
 	if channelID != "" {
 		ch, err := b.cfg.Channels.FindChannelByID(ctx, channelID)
 		if err != nil {
-			b.writeError(w, err)
-			return
+			return backlog{}, err
 		}
 		topics, err := b.parseTopics(ch.Topics)
 		if err == nil {
 			err = b.authorize(r, topics)
 		}
 		if err != nil {
-			b.writeError(w, err)
-			return
+			return backlog{}, err
 		}
 		b.setChannelTopics(s, topics)
 	}
-
-	var start backlog
-	if resume {
-		if start, err = b.firstPage(ctx, after); err != nil {
-			b.writeError(w, err)
-			return
-		}
+	if !resume {
+		return backlog{}, nil
 	}
+	return b.firstPage(ctx, after)
+}
 
-	s.stream = b.streams.open()
+// run streams to s until ctx ends.
+func (b *Broker) run(ctx context.Context, s *subscriber, start backlog, resume bool, w streamWriter, r *http.Request) {
 	var feeder sync.WaitGroup
 	feeder.Go(func() { b.feed(ctx, s, start, resume) })
-	s.stream.serve(ctx, cancel, w, r)
-	cancel() // serve returns after ctx ended, unless r3labs refused to start: stop the feeder
+	s.stream.serve(ctx, w, r)
+	s.cancel() // serve returns after ctx ended, unless r3labs refused to start: stop the feeder
 	feeder.Wait()
 	// Removed only now that r3labs has deregistered the subscriber and
 	// nothing publishes to the stream any more.

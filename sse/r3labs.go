@@ -35,14 +35,19 @@ import (
 //     of that subscriber for ever (they send to a stream goroutine that has
 //     gone). A stream is removed only after its ServeHTTP returned, which it
 //     does only once the subscriber has been deregistered.
-//   - One *Event published to two streams races (its log writes Event.ID).
-//     Every publish builds a fresh *Event; the byte slices it points to are
-//     only ever read, so they are shared.
+//   - With AutoReplay on, one *Event published to two streams races (its
+//     log writes Event.ID). With it off, as here, nothing in r3labs writes
+//     a published event (no EncodeBase64 either), so one *Event per
+//     published event is shared by every stream that gets it.
 //   - ServeHTTP parses Last-Event-ID as an integer and answers 400 to our
 //     "<xid>-<id>": it gets a request without the header; resume is ours.
 //   - ServeHTTP ignores write errors and sets no deadline: it writes through
-//     a deadlineWriter, which sets a deadline before every write and ends
-//     the stream on the first error.
+//     a streamWriter (a connWriter on a hijacked connection, conn.go, else
+//     a deadlineWriter), which sets write deadlines and ends the stream on
+//     the first error.
+//   - ServeHTTP flushes after every event, and only then: one Flush per
+//     event taken from the stream, plus one after the header. A connWriter
+//     relies on it to count the events still queued (stream.queued).
 //   - It has no heartbeat: the broker publishes a comment event instead.
 
 // streams owns the r3labs server. Each connection gets its own r3labs
@@ -95,7 +100,14 @@ type stream struct {
 	ss       *streams
 	id       string
 	attached chan struct{} // closed once events published to the stream reach the connection
-	progress chan struct{} // a token after each flush: the buffer may have room again
+	progress chan struct{} // a token after each event written: the buffer may have room again
+
+	// queued counts the events taken by try and not yet written (its
+	// Flush). It is raised after TryPublish succeeds, so it may dip below
+	// zero for a moment but is never above the events really pending: a
+	// writer that sees it above zero after an event knows that another
+	// Flush will follow, and may leave the flushing to that one.
+	queued atomic.Int64
 }
 
 // open creates a stream for one connection.
@@ -113,18 +125,32 @@ func (ss *streams) open() *stream {
 	return st
 }
 
-// serve runs r3labs' handler for st on w. It returns after ctx ends (or a
-// write fails, which cancels ctx): r3labs deregisters the subscriber when
-// the request context ends and only then leaves its write loop.
-func (st *stream) serve(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, r *http.Request) {
-	dw := &deadlineWriter{
+// streamWriter is what r3labs writes a stream to.
+type streamWriter interface {
+	http.ResponseWriter
+	http.Flusher
+	// abort runs when the stream's context ends: later writes fail, and a
+	// write blocked on a full socket returns now.
+	abort()
+}
+
+// deadlineWriter returns the writer of st on w, net/http's own.
+func (st *stream) deadlineWriter(w http.ResponseWriter, cancel context.CancelFunc) *deadlineWriter {
+	return &deadlineWriter{
 		w:        w,
 		rc:       http.NewResponseController(w),
 		timeout:  st.ss.writeTimeout,
 		cancel:   cancel,
 		progress: st.progress,
+		queued:   &st.queued,
 		warn:     st.ss.warnNoDeadline,
 	}
+}
+
+// serve runs r3labs' handler for st on w. It returns after ctx ends (or a
+// write fails, which cancels ctx): r3labs deregisters the subscriber when
+// the request context ends and only then leaves its write loop.
+func (st *stream) serve(ctx context.Context, dw streamWriter, r *http.Request) {
 	aborted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { dw.abort(); close(aborted) })
 	defer func() {
@@ -142,7 +168,13 @@ func (st *stream) serve(ctx context.Context, cancel context.CancelFunc, w http.R
 }
 
 // try queues ev without waiting. False means the buffer is full.
-func (st *stream) try(ev *r3.Event) bool { return st.ss.srv.TryPublish(st.id, ev) }
+func (st *stream) try(ev *r3.Event) bool {
+	if !st.ss.srv.TryPublish(st.id, ev) {
+		return false
+	}
+	st.queued.Add(1)
+	return true
+}
 
 // send queues ev, waiting for room while the connection drains. Only a
 // connection's own backlog writer waits here, never the fan-out.
@@ -174,22 +206,21 @@ func (ss *streams) warnNoDeadline() {
 	})
 }
 
-// wire is an event in the bytes r3labs writes, built once per publish and
-// shared read-only by every stream that gets it.
-type wire struct{ id, kind, data []byte }
+// wire is an event in the form r3labs writes, built once per publish and
+// shared read-only by every stream that gets it (see the rules above).
+type wire struct{ ev *r3.Event }
 
 func newWire(ev presence.Event) *wire {
-	return &wire{id: []byte(ev.Position.String()), kind: []byte(ev.Kind), data: ev.Data()}
+	return &wire{ev: &r3.Event{ID: []byte(ev.Position.String()), Event: []byte(ev.Kind), Data: ev.Data()}}
 }
 
-// event returns a fresh r3labs event: one value must not go to two streams.
-func (w *wire) event() *r3.Event { return &r3.Event{ID: w.id, Event: w.kind, Data: w.data} }
+func (w *wire) event() *r3.Event { return w.ev }
 
-var pingComment = []byte("ping")
+// ping is the heartbeat, written as ": ping". It carries a comment: an
+// event with neither data nor comment would end the connection.
+var ping = &r3.Event{Comment: []byte("ping")}
 
-// pingEvent is the heartbeat, written as ": ping". It carries a comment:
-// an event with neither data nor comment would end the connection.
-func pingEvent() *r3.Event { return &r3.Event{Comment: pingComment} }
+func pingEvent() *r3.Event { return ping }
 
 // errStreamEnded is returned by writes after the stream's context ended.
 var errStreamEnded = errors.New("sse: stream ended")
@@ -205,7 +236,9 @@ type deadlineWriter struct {
 	timeout  time.Duration
 	cancel   context.CancelFunc
 	progress chan struct{}
+	queued   *atomic.Int64 // the stream's
 	warn     func()
+	dirty    bool // written to since the last Flush: an event, not the header
 
 	mu  sync.Mutex
 	err error // once set, every write fails at once
@@ -219,6 +252,7 @@ func (dw *deadlineWriter) Write(p []byte) (int, error) {
 	if err := dw.arm(); err != nil {
 		return 0, err
 	}
+	dw.dirty = true
 	n, err := dw.w.Write(p)
 	if err != nil {
 		dw.fail(err)
@@ -227,13 +261,26 @@ func (dw *deadlineWriter) Write(p []byte) (int, error) {
 }
 
 // Flush ends every event r3labs writes, so it is also where the backlog
-// writer learns that the buffer has drained a little.
+// writer learns that the buffer has drained a little. While more events
+// are queued for the stream, their Flush will come and this one is left
+// out: a client that is behind gets its events in fewer writes.
 func (dw *deadlineWriter) Flush() {
+	if dw.dirty {
+		dw.dirty = false
+		if dw.queued.Add(-1) > 0 {
+			dw.progressed()
+			return
+		}
+	}
 	if dw.arm() == nil {
 		if err := dw.rc.Flush(); err != nil {
 			dw.fail(err)
 		}
 	}
+	dw.progressed()
+}
+
+func (dw *deadlineWriter) progressed() {
 	select {
 	case dw.progress <- struct{}{}:
 	default:

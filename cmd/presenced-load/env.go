@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -182,6 +183,14 @@ func runNode(args []string) int {
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if dir := os.Getenv(nodeProfileEnv); dir != "" {
+		stopProfile, err := startCPUProfile(filepath.Join(dir, fmt.Sprintf("node-%d.pprof", os.Getpid())))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "node:", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	// No rate limit: the load is the point.
 	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: *url, SkipMigrations: true, AdminToken: loadToken,
 		Security: presencehttp.Security{MaxStreamsPerToken: 1_000_000},

@@ -6,6 +6,9 @@
 //
 //	go run ./cmd/presenced-load                      # every scenario
 //	go run ./cmd/presenced-load -scenario presence   # one of: presence, notify, bulk, events, fanout, idle, work
+//
+// -cpuprofile DIR writes a CPU profile of this process (the load clients)
+// to DIR/load.pprof and of every node to DIR/node-<pid>.pprof.
 package main
 
 import (
@@ -15,6 +18,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +31,7 @@ type options struct {
 	duration    time.Duration
 	agents      int
 	clients     int
+	cpuprofile  string // a directory
 }
 
 func main() {
@@ -38,7 +44,17 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed run lasts")
 	flag.IntVar(&o.agents, "agents", 10_000, "agents to seed")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent writers for the throughput scenarios")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the load program and of every node to this directory")
 	flag.Parse()
+	if o.cpuprofile != "" {
+		stop, err := startCPUProfile(filepath.Join(o.cpuprofile, "load.pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "presenced-load:", err)
+			os.Exit(1)
+		}
+		defer stop()
+		os.Setenv(nodeProfileEnv, o.cpuprofile)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,6 +63,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "presenced-load:", err)
 		os.Exit(1)
 	}
+}
+
+// nodeProfileEnv tells a node child where to write its CPU profile.
+const nodeProfileEnv = "PRESENCED_LOAD_CPUPROFILE"
+
+// startCPUProfile profiles this process into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func run(ctx context.Context, o options) error {

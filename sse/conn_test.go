@@ -1,0 +1,207 @@
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	presence "github.com/presenced/presenced"
+)
+
+// rawStream opens a stream over a raw connection and reads the answer's
+// header.
+func rawStream(t *testing.T, f *fixture, path string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	return conn, br, res
+}
+
+// TestHijackedStream_Header checks the answer a hijacked stream writes
+// itself: what r3labs and the broker set, chunked, and closing.
+func TestHijackedStream_Header(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, br, res := rawStream(t, f, "/v1/events?topic=statuses")
+	for k, want := range map[string]string{
+		"Content-Type":      "text/event-stream",
+		"Cache-Control":     "no-cache",
+		"X-Accel-Buffering": "no",
+	} {
+		if got := res.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if !res.Close || res.Header.Get("Date") == "" {
+		t.Errorf("Connection: close and Date expected: %v", res.Header)
+	}
+	// ReadResponse takes Transfer-Encoding out of the header: read the
+	// first chunk's size line instead.
+	ev := f.emit("statuses", "status", `{}`)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasSuffix(line, "\r\n") {
+		t.Fatalf("chunk size line %q: %v", line, err)
+	}
+	body, _ := br.Peek(br.Buffered())
+	if !bytes.Contains(body, []byte("id: "+ev.Position.String()+"\n")) {
+		t.Errorf("first chunk %q", body)
+	}
+}
+
+// TestHijackedStream_ClientCloseEndsIt checks that a stream notices at once
+// that its client closed the connection, with no write to fail.
+func TestHijackedStream_ClientCloseEndsIt(t *testing.T) {
+	f := newFixture(t, Config{Heartbeat: time.Hour})
+	conn, _, _ := rawStream(t, f, "/v1/events?topic=statuses")
+	waitFor(t, "the subscriber", func() bool { return f.b.Subscribers() == 1 })
+	start := time.Now()
+	conn.Close()
+	waitFor(t, "the stream to end", func() bool { return f.b.Subscribers() == 0 })
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the stream ended %v after its client closed", d)
+	}
+}
+
+// TestHijackedStream_BrokerCloseEndsIt checks that Close ends a hijacked
+// stream, waits for it, and that the client gets a whole answer: the
+// events written and the end of the chunked body.
+func TestHijackedStream_BrokerCloseEndsIt(t *testing.T) {
+	f := newFixture(t, Config{Heartbeat: time.Hour})
+	conn, br, _ := rawStream(t, f, "/v1/events?topic=statuses")
+	ev := f.emit("statuses", "status", `{}`)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "id: "+ev.Position.String()+"\n" {
+			break
+		}
+	}
+	f.b.Close()
+	if n := f.b.Subscribers(); n != 0 {
+		t.Errorf("Subscribers() = %d after Close", n)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(rest, []byte("\r\n0\r\n\r\n")) {
+		t.Errorf("the stream's end: %q", rest)
+	}
+}
+
+// TestStream_HTTP2KeepsTheNetHTTPPath checks the fallback: an HTTP/2
+// connection cannot be hijacked, and its streams work as before.
+func TestStream_HTTP2KeepsTheNetHTTPPath(t *testing.T) {
+	b := New(Config{Log: newMemLog(), Logger: quiet})
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(b.ServeEvents))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { b.Close() })
+	client := srv.Client()
+	t.Cleanup(client.CloseIdleConnections)
+
+	res, err := client.Get(srv.URL + "/v1/events?topic=statuses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ProtoMajor != 2 || res.StatusCode != 200 {
+		t.Fatalf("%s %d", res.Proto, res.StatusCode)
+	}
+	waitFor(t, "the subscriber", func() bool { return b.Subscribers() == 1 })
+	for i := range 3 {
+		b.Publish(presence.Event{Position: presence.Position{Xid: 1, ID: int64(i + 1)}, Topic: "statuses", Kind: "status", Body: []byte(`{}`)})
+	}
+	br := bufio.NewReader(res.Body)
+	for n := 0; n < 3; {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "id: ") {
+			n++
+		}
+	}
+}
+
+// slowConns makes every write to a server connection take a while and
+// counts them, so that events queue up behind the writer.
+type slowConns struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *slowConns) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &slowConn{Conn: c, l: l}, nil
+}
+
+type slowConn struct {
+	net.Conn
+	l *slowConns
+}
+
+func (c *slowConn) Write(p []byte) (int, error) {
+	c.l.writes.Add(1)
+	time.Sleep(5 * time.Millisecond)
+	return c.Conn.Write(p)
+}
+
+// TestCoalescedWritesNeverHoldBackTheLastEvent publishes a burst to a
+// stream whose writes are slow: the events queued behind a write go out
+// together, in fewer writes than events, and the last one is not held
+// back waiting for an event that never comes.
+func TestCoalescedWritesNeverHoldBackTheLastEvent(t *testing.T) {
+	var slow *slowConns
+	f := newFixture(t, Config{Heartbeat: time.Hour}, func(s *httptest.Server) {
+		slow = &slowConns{Listener: s.Listener}
+		s.Listener = slow
+	})
+	ts := f.stream("/v1/events?topic=statuses", "")
+	waitFor(t, "the subscriber", func() bool { return f.b.Subscribers() == 1 })
+	before := slow.writes.Load()
+	const n = 200
+	var want []presence.Event
+	for i := range n {
+		want = append(want, f.emit("statuses", "status", fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	ts.expectEvents(want...)
+	w := slow.writes.Load() - before
+	if w >= n/2 {
+		t.Errorf("%d events took %d writes", n, w)
+	}
+	t.Logf("%d events in %d writes", n, w)
+
+	// And one event alone, after the burst, goes out at once.
+	ev := f.emit("statuses", "status", `{"last":true}`)
+	ts.expectEvents(ev)
+}
