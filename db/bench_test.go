@@ -22,6 +22,7 @@ func BenchmarkFindPresences10k(b *testing.B) {
 	}
 	f := presence.PresenceFilter{Limit: presence.MaxBulkPresence}
 	b.Run("Query", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			items, _, err := d.FindPresences(ctx, f)
 			if err != nil || len(items) != 10_000 {
