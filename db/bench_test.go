@@ -16,9 +16,11 @@ import (
 )
 
 // BenchmarkFindPresences10k reads the presence of 10,000 agents in one
-// call (the bulk read behind GET /v1/presence?limit=10000), and the same
-// with encoding/json after it (the HTTP layer now writes the body
-// without reflection: BenchmarkPresenceListJSON in package http).
+// call (the bulk read behind GET /v1/presence?limit=10000): as records
+// kept (Query), as records handed over one at a time (Each, what the HTTP
+// handler uses), and kept and then encoded by encoding/json (the HTTP
+// layer writes the body without reflection: BenchmarkPresenceListJSON in
+// package http).
 //
 // Besides wall time it reports the CPU spent per read by this process
 // (go-cpu-ms: decoding, allocation, GC) and by the PostgreSQL backends of
@@ -40,6 +42,16 @@ func BenchmarkFindPresences10k(b *testing.B) {
 			items, _, err := d.FindPresences(ctx, f)
 			if err != nil || len(items) != 10_000 {
 				b.Fatal(len(items), err)
+			}
+		}
+	})
+	b.Run("Each", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b, d.Pool())()
+		for b.Loop() {
+			n := 0
+			if _, err := d.EachPresence(ctx, f, func(*presence.Record) error { n++; return nil }); err != nil || n != 10_000 {
+				b.Fatal(n, err)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	presence "github.com/presenced/presenced"
@@ -159,4 +160,34 @@ func TestFindPresencesMatchesFindPresence(t *testing.T) {
 			same(t, items)
 		}
 	})
+}
+
+// An error from the callback stops the read, comes back as it is, and
+// leaves the connection to the pool.
+func TestEachPresenceStopsOnError(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	if _, err := d.Pool().Exec(ctx, `INSERT INTO agents (id, name) SELECT 'a' || i, 'x' FROM generate_series(0, 99) i`); err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	_, err := d.EachPresence(ctx, presence.PresenceFilter{Limit: presence.MaxBulkPresence}, func(*presence.Record) error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 3 {
+		t.Fatalf("err %v after %d calls", err, calls)
+	}
+	if n := d.Pool().Stat().AcquiredConns(); n != 0 {
+		t.Fatalf("%d connections still acquired", n)
+	}
+	items, _, err := d.FindPresences(ctx, presence.PresenceFilter{Limit: presence.MaxBulkPresence})
+	ok(t, err)
+	if len(items) != 100 {
+		t.Fatalf("items: %d", len(items))
+	}
 }
