@@ -78,7 +78,7 @@ type PresenceListRow struct {
 }
 
 // Bulk read: by ids, or all agents paged by id; status and state filter.
-// db.FindPresences runs this text itself (dbsqlc.PresenceListSQL) and
+// db.EachPresence runs this text itself (dbsqlc.PresenceListSQL) and
 // scans the columns in this order: keep the two in step.
 func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListParams) ([]PresenceListRow, error) {
 	rows, err := db.Query(ctx, presenceList,
