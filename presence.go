@@ -114,6 +114,13 @@ type PresenceService interface {
 	// FindPresences returns records in agent id order and the cursor of the
 	// next page ("" on the last). EBADREQUEST for a bad cursor.
 	FindPresences(ctx context.Context, filter PresenceFilter) ([]*Record, string, error)
+
+	// EachPresence is FindPresences handing each record to fn as it is
+	// read, for callers that only encode them (the bulk read of a whole
+	// floor): fn must not keep the record or its pointers, which are
+	// reused for the next one. An error from fn stops the read and is
+	// returned. EBADREQUEST for a bad cursor.
+	EachPresence(ctx context.Context, filter PresenceFilter, fn func(*Record) error) (next string, err error)
 }
 
 // Change names one changed row in a getUpdated / getDeleted window.

@@ -105,37 +105,6 @@ func (db *DB) presenceOf(ctx context.Context, q dbsqlc.DBTX, agentID string) (*p
 	return recordFromRow(row), nil
 }
 
-// FindPresences implements presence.PresenceService.
-func (db *DB) FindPresences(ctx context.Context, f presence.PresenceFilter) ([]*presence.Record, string, error) {
-	c, err := decodeCursor(f.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := pageLimit(f.Limit)
-	if f.Limit > presence.MaxPageSize {
-		limit = min(f.Limit, presence.MaxBulkPresence)
-	}
-	p := dbsqlc.PresenceListParams{After: c.ID, MaxRows: int32(limit)}
-	if len(f.AgentIDs) > 0 {
-		p.AgentIds = f.AgentIDs
-	}
-	if f.Status != "" {
-		p.StatusID = &f.Status
-	}
-	if f.State != "" {
-		p.State = &f.State
-	}
-	rows, err := db.q.PresenceList(ctx, db.pool, p)
-	if err != nil {
-		return nil, "", interpretError(err)
-	}
-	out := make([]*presence.Record, len(rows))
-	for i, r := range rows {
-		out[i] = recordFromRow(r)
-	}
-	return out, nextCursor(len(rows), limit, func() cursor { return cursor{ID: rows[len(rows)-1].AgentID} }), nil
-}
-
 func equalPtr[T comparable](a, b *T) bool {
 	if a == nil || b == nil {
 		return a == b

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -72,16 +71,22 @@ func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	items, next, err := s.PresenceService.FindPresences(r.Context(), f)
+	// Each record is encoded as it is read, so the read leaves no records
+	// behind for the garbage collector, only the body (about 300 bytes a
+	// record). Nothing is written to w before the read has succeeded.
+	body := append(make([]byte, 0, 64<<10), `{"items":[`...)
+	n := 0
+	next, err := s.PresenceService.EachPresence(r.Context(), f, func(rec *presence.Record) error {
+		var err error
+		body, err = appendListItem(reserve(body, 1024), n, rec)
+		n++
+		return err
+	})
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	body, err := json.Marshal(listBody[*presence.Record]{Items: items, NextCursor: next})
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
+	body = appendListEnd(append(body, ']'), next)
 	if etag != "" {
 		s.bulk.put(r.URL.RawQuery, pos, body)
 	}

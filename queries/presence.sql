@@ -3,7 +3,11 @@ SELECT * FROM presence_records WHERE agent_id = $1 AND agent_deleted_at IS NULL;
 
 -- name: PresenceList :many
 -- Bulk read: by ids, or all agents paged by id; status and state filter.
-SELECT * FROM presence_records
+-- db.EachPresence runs this text itself (dbsqlc.PresenceListSQL) and
+-- scans the columns in this order: keep the two in step.
+SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status,
+       message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues
+FROM presence_records
 WHERE agent_deleted_at IS NULL
   AND (sqlc.narg(agent_ids)::text[] IS NULL OR agent_id = ANY(sqlc.narg(agent_ids)::text[]))
   AND (sqlc.narg(status_id)::text IS NULL OR status_id = sqlc.narg(status_id))

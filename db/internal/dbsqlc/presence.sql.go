@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 )
 
 const presenceGetByAgent = `-- name: PresenceGetByAgent :one
@@ -38,7 +39,9 @@ func (q *Queries) PresenceGetByAgent(ctx context.Context, db DBTX, agentID strin
 }
 
 const presenceList = `-- name: PresenceList :many
-SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at FROM presence_records
+SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status,
+       message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues
+FROM presence_records
 WHERE agent_deleted_at IS NULL
   AND ($1::text[] IS NULL OR agent_id = ANY($1::text[]))
   AND ($2::text IS NULL OR status_id = $2)
@@ -56,8 +59,28 @@ type PresenceListParams struct {
 	MaxRows  int32
 }
 
+type PresenceListRow struct {
+	AgentID            string
+	StatusID           string
+	StatusLabel        string
+	SystemPresence     string
+	IsAway             bool
+	State              string
+	RoutingStatus      string
+	Message            *string
+	ReasonCode         *string
+	Source             *string
+	Since              *time.Time
+	SpellID            *int64
+	CapacityConfigured int32
+	CapacityInUse      int32
+	Queues             []string
+}
+
 // Bulk read: by ids, or all agents paged by id; status and state filter.
-func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListParams) ([]PresenceRecord, error) {
+// db.EachPresence runs this text itself (dbsqlc.PresenceListSQL) and
+// scans the columns in this order: keep the two in step.
+func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListParams) ([]PresenceListRow, error) {
 	rows, err := db.Query(ctx, presenceList,
 		arg.AgentIds,
 		arg.StatusID,
@@ -69,9 +92,9 @@ func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListPar
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PresenceRecord{}
+	items := []PresenceListRow{}
 	for rows.Next() {
-		var i PresenceRecord
+		var i PresenceListRow
 		if err := rows.Scan(
 			&i.AgentID,
 			&i.StatusID,
@@ -88,7 +111,6 @@ func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListPar
 			&i.CapacityConfigured,
 			&i.CapacityInUse,
 			&i.Queues,
-			&i.AgentDeletedAt,
 		); err != nil {
 			return nil, err
 		}
