@@ -14,7 +14,7 @@ import (
 // EachPresence implements presence.PresenceService.
 //
 // The whole floor is 10,000 rows, so this reads them without the
-// generated PresenceList method (same SQL, dbsqlc.PresenceListSQL): that
+// generated PresenceList method (same SQL, dbsqlc.PresenceList): that
 // one grows a slice of row structs by copying (large slices grow by a
 // quarter, so 10,000 rows are copied about five times over) and then
 // FindPresences copied each row into a record of its own: 17 MB, 130,000
@@ -47,7 +47,7 @@ func (db *DB) EachPresence(ctx context.Context, f presence.PresenceFilter, fn fu
 		state = &f.State
 	}
 	// Arguments in the order of queries/presence.sql (PresenceListParams).
-	rows, err := db.pool.Query(ctx, dbsqlc.PresenceListSQL, customPlanMode,
+	rows, err := db.pool.Query(ctx, dbsqlc.PresenceList, customPlanMode,
 		agentIDs, statusID, state, c.ID, int32(limit))
 	if err != nil {
 		return "", interpretError(err)

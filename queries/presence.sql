@@ -3,7 +3,7 @@ SELECT * FROM presence_records WHERE agent_id = $1 AND agent_deleted_at IS NULL;
 
 -- name: PresenceList :many
 -- Bulk read: by ids, or all agents paged by id; status and state filter.
--- db.EachPresence runs this text itself (dbsqlc.PresenceListSQL) and
+-- db.EachPresence runs this text itself (dbsqlc.PresenceList) and
 -- scans the columns in this order: keep the two in step.
 SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status,
        message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const agentCreate = `-- name: AgentCreate :one
+const AgentCreate = `-- name: AgentCreate :one
 INSERT INTO agents (id, name, default_status, capacity, interrupt_capacity)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at
@@ -25,7 +25,7 @@ type AgentCreateParams struct {
 }
 
 func (q *Queries) AgentCreate(ctx context.Context, db DBTX, arg AgentCreateParams) (Agent, error) {
-	row := db.QueryRow(ctx, agentCreate,
+	row := db.QueryRow(ctx, AgentCreate,
 		arg.ID,
 		arg.Name,
 		arg.DefaultStatus,
@@ -46,13 +46,13 @@ func (q *Queries) AgentCreate(ctx context.Context, db DBTX, arg AgentCreateParam
 	return i, err
 }
 
-const agentGetByID = `-- name: AgentGetByID :one
+const AgentGetByID = `-- name: AgentGetByID :one
 SELECT id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at FROM agents WHERE id = $1
 `
 
 // Deleted ones included; the service turns them into not-found.
 func (q *Queries) AgentGetByID(ctx context.Context, db DBTX, id string) (Agent, error) {
-	row := db.QueryRow(ctx, agentGetByID, id)
+	row := db.QueryRow(ctx, AgentGetByID, id)
 	var i Agent
 	err := row.Scan(
 		&i.ID,
@@ -67,7 +67,7 @@ func (q *Queries) AgentGetByID(ctx context.Context, db DBTX, id string) (Agent, 
 	return i, err
 }
 
-const agentList = `-- name: AgentList :many
+const AgentList = `-- name: AgentList :many
 SELECT id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at FROM agents
 WHERE (deleted_at IS NOT NULL) = $1::boolean
   AND id > $2::text
@@ -82,7 +82,7 @@ type AgentListParams struct {
 }
 
 func (q *Queries) AgentList(ctx context.Context, db DBTX, arg AgentListParams) ([]Agent, error) {
-	rows, err := db.Query(ctx, agentList, arg.Deleted, arg.After, arg.MaxRows)
+	rows, err := db.Query(ctx, AgentList, arg.Deleted, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (q *Queries) AgentList(ctx context.Context, db DBTX, arg AgentListParams) (
 	return items, nil
 }
 
-const agentListDeleted = `-- name: AgentListDeleted :many
+const AgentListDeleted = `-- name: AgentListDeleted :many
 SELECT id, deleted_at::timestamptz AS deleted_at FROM agents
 WHERE deleted_at >= $1 AND deleted_at < $2
   AND (deleted_at, id) > ($3::timestamptz, $4::text)
@@ -132,7 +132,7 @@ type AgentListDeletedRow struct {
 }
 
 func (q *Queries) AgentListDeleted(ctx context.Context, db DBTX, arg AgentListDeletedParams) ([]AgentListDeletedRow, error) {
-	rows, err := db.Query(ctx, agentListDeleted,
+	rows, err := db.Query(ctx, AgentListDeleted,
 		arg.StartAt,
 		arg.EndAt,
 		arg.AfterAt,
@@ -157,7 +157,7 @@ func (q *Queries) AgentListDeleted(ctx context.Context, db DBTX, arg AgentListDe
 	return items, nil
 }
 
-const agentListUpdated = `-- name: AgentListUpdated :many
+const AgentListUpdated = `-- name: AgentListUpdated :many
 SELECT id, updated_at FROM agents
 WHERE updated_at >= $1 AND updated_at < $2
   AND (updated_at, id) > ($3::timestamptz, $4::text)
@@ -179,7 +179,7 @@ type AgentListUpdatedRow struct {
 }
 
 func (q *Queries) AgentListUpdated(ctx context.Context, db DBTX, arg AgentListUpdatedParams) ([]AgentListUpdatedRow, error) {
-	rows, err := db.Query(ctx, agentListUpdated,
+	rows, err := db.Query(ctx, AgentListUpdated,
 		arg.StartAt,
 		arg.EndAt,
 		arg.AfterAt,
@@ -204,14 +204,14 @@ func (q *Queries) AgentListUpdated(ctx context.Context, db DBTX, arg AgentListUp
 	return items, nil
 }
 
-const agentLockByID = `-- name: AgentLockByID :one
+const AgentLockByID = `-- name: AgentLockByID :one
 SELECT id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at FROM agents WHERE id = $1 FOR UPDATE
 `
 
 // Every transaction that changes an agent's presence takes this row lock
 // first, so changes of one agent serialise and their events are ordered.
 func (q *Queries) AgentLockByID(ctx context.Context, db DBTX, id string) (Agent, error) {
-	row := db.QueryRow(ctx, agentLockByID, id)
+	row := db.QueryRow(ctx, AgentLockByID, id)
 	var i Agent
 	err := row.Scan(
 		&i.ID,
@@ -226,13 +226,13 @@ func (q *Queries) AgentLockByID(ctx context.Context, db DBTX, id string) (Agent,
 	return i, err
 }
 
-const agentLockByIDs = `-- name: AgentLockByIDs :many
+const AgentLockByIDs = `-- name: AgentLockByIDs :many
 SELECT id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at FROM agents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 `
 
 // In id order, so two batches over the same agents cannot deadlock.
 func (q *Queries) AgentLockByIDs(ctx context.Context, db DBTX, ids []string) ([]Agent, error) {
-	rows, err := db.Query(ctx, agentLockByIDs, ids)
+	rows, err := db.Query(ctx, AgentLockByIDs, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -260,13 +260,13 @@ func (q *Queries) AgentLockByIDs(ctx context.Context, db DBTX, ids []string) ([]
 	return items, nil
 }
 
-const agentRestore = `-- name: AgentRestore :one
+const AgentRestore = `-- name: AgentRestore :one
 UPDATE agents SET deleted_at = NULL, updated_at = now() WHERE id = $1
 RETURNING id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at
 `
 
 func (q *Queries) AgentRestore(ctx context.Context, db DBTX, id string) (Agent, error) {
-	row := db.QueryRow(ctx, agentRestore, id)
+	row := db.QueryRow(ctx, AgentRestore, id)
 	var i Agent
 	err := row.Scan(
 		&i.ID,
@@ -281,16 +281,16 @@ func (q *Queries) AgentRestore(ctx context.Context, db DBTX, id string) (Agent, 
 	return i, err
 }
 
-const agentSoftDelete = `-- name: AgentSoftDelete :exec
+const AgentSoftDelete = `-- name: AgentSoftDelete :exec
 UPDATE agents SET deleted_at = now(), updated_at = now() WHERE id = $1
 `
 
 func (q *Queries) AgentSoftDelete(ctx context.Context, db DBTX, id string) error {
-	_, err := db.Exec(ctx, agentSoftDelete, id)
+	_, err := db.Exec(ctx, AgentSoftDelete, id)
 	return err
 }
 
-const agentUpdate = `-- name: AgentUpdate :one
+const AgentUpdate = `-- name: AgentUpdate :one
 UPDATE agents
 SET name = $2, default_status = $3, capacity = $4, interrupt_capacity = $5, updated_at = now()
 WHERE id = $1
@@ -306,7 +306,7 @@ type AgentUpdateParams struct {
 }
 
 func (q *Queries) AgentUpdate(ctx context.Context, db DBTX, arg AgentUpdateParams) (Agent, error) {
-	row := db.QueryRow(ctx, agentUpdate,
+	row := db.QueryRow(ctx, AgentUpdate,
 		arg.ID,
 		arg.Name,
 		arg.DefaultStatus,
@@ -327,7 +327,7 @@ func (q *Queries) AgentUpdate(ctx context.Context, db DBTX, arg AgentUpdateParam
 	return i, err
 }
 
-const agentUpsertMany = `-- name: AgentUpsertMany :many
+const AgentUpsertMany = `-- name: AgentUpsertMany :many
 INSERT INTO agents (id, name, default_status, capacity, interrupt_capacity)
 SELECT unnest($1::text[]), unnest($2::text[]),
        unnest($3::text[]), unnest($4::integer[]),
@@ -350,7 +350,7 @@ type AgentUpsertManyParams struct {
 // The batch endpoint: every value is final (the service merged updates into
 // the existing rows under AgentLockByIDs), so one statement writes them all.
 func (q *Queries) AgentUpsertMany(ctx context.Context, db DBTX, arg AgentUpsertManyParams) ([]Agent, error) {
-	rows, err := db.Query(ctx, agentUpsertMany,
+	rows, err := db.Query(ctx, AgentUpsertMany,
 		arg.Ids,
 		arg.Names,
 		arg.DefaultStatuses,

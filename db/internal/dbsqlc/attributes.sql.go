@@ -9,18 +9,18 @@ import (
 	"context"
 )
 
-const attributeCountByAgent = `-- name: AttributeCountByAgent :one
+const AttributeCountByAgent = `-- name: AttributeCountByAgent :one
 SELECT count(*) FROM attributes WHERE agent_id = $1
 `
 
 func (q *Queries) AttributeCountByAgent(ctx context.Context, db DBTX, agentID string) (int64, error) {
-	row := db.QueryRow(ctx, attributeCountByAgent, agentID)
+	row := db.QueryRow(ctx, AttributeCountByAgent, agentID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const attributeDelete = `-- name: AttributeDelete :execrows
+const AttributeDelete = `-- name: AttributeDelete :execrows
 DELETE FROM attributes WHERE agent_id = $1 AND category = $2 AND name = $3
 `
 
@@ -31,14 +31,14 @@ type AttributeDeleteParams struct {
 }
 
 func (q *Queries) AttributeDelete(ctx context.Context, db DBTX, arg AttributeDeleteParams) (int64, error) {
-	result, err := db.Exec(ctx, attributeDelete, arg.AgentID, arg.Category, arg.Name)
+	result, err := db.Exec(ctx, AttributeDelete, arg.AgentID, arg.Category, arg.Name)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const attributeDeleteMany = `-- name: AttributeDeleteMany :execrows
+const AttributeDeleteMany = `-- name: AttributeDeleteMany :execrows
 DELETE FROM attributes
 WHERE agent_id = $1
   AND (category, name) IN (SELECT unnest($2::text[]), unnest($3::text[]))
@@ -52,27 +52,27 @@ type AttributeDeleteManyParams struct {
 
 // setAttributes with null values: remove those attributes.
 func (q *Queries) AttributeDeleteMany(ctx context.Context, db DBTX, arg AttributeDeleteManyParams) (int64, error) {
-	result, err := db.Exec(ctx, attributeDeleteMany, arg.AgentID, arg.Categories, arg.Names)
+	result, err := db.Exec(ctx, AttributeDeleteMany, arg.AgentID, arg.Categories, arg.Names)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const attributeSetGet = `-- name: AttributeSetGet :one
+const AttributeSetGet = `-- name: AttributeSetGet :one
 SELECT attribute_set_json($1::text)::jsonb AS attribute_set
 `
 
 // The agent's whole attribute set as JSON, built by the same function as
 // the events' bodies.
 func (q *Queries) AttributeSetGet(ctx context.Context, db DBTX, agentID string) ([]byte, error) {
-	row := db.QueryRow(ctx, attributeSetGet, agentID)
+	row := db.QueryRow(ctx, AttributeSetGet, agentID)
 	var attribute_set []byte
 	err := row.Scan(&attribute_set)
 	return attribute_set, err
 }
 
-const attributeUpsertMany = `-- name: AttributeUpsertMany :execrows
+const AttributeUpsertMany = `-- name: AttributeUpsertMany :execrows
 INSERT INTO attributes (agent_id, category, name, value)
 SELECT $1::text, unnest($2::text[]), unnest($3::text[]),
        unnest($4::text[])
@@ -92,7 +92,7 @@ type AttributeUpsertManyParams struct {
 // An unchanged value is not rewritten, so it fires no trigger and
 // publishes no event.
 func (q *Queries) AttributeUpsertMany(ctx context.Context, db DBTX, arg AttributeUpsertManyParams) (int64, error) {
-	result, err := db.Exec(ctx, attributeUpsertMany,
+	result, err := db.Exec(ctx, AttributeUpsertMany,
 		arg.AgentID,
 		arg.Categories,
 		arg.Names,
@@ -104,16 +104,16 @@ func (q *Queries) AttributeUpsertMany(ctx context.Context, db DBTX, arg Attribut
 	return result.RowsAffected(), nil
 }
 
-const geolocationDelete = `-- name: GeolocationDelete :exec
+const GeolocationDelete = `-- name: GeolocationDelete :exec
 DELETE FROM geolocations WHERE agent_id = $1
 `
 
 func (q *Queries) GeolocationDelete(ctx context.Context, db DBTX, agentID string) error {
-	_, err := db.Exec(ctx, geolocationDelete, agentID)
+	_, err := db.Exec(ctx, GeolocationDelete, agentID)
 	return err
 }
 
-const geolocationUpsert = `-- name: GeolocationUpsert :exec
+const GeolocationUpsert = `-- name: GeolocationUpsert :exec
 INSERT INTO geolocations (agent_id, lat, lon)
 VALUES ($1, $2, $3)
 ON CONFLICT (agent_id) DO UPDATE
@@ -128,6 +128,6 @@ type GeolocationUpsertParams struct {
 }
 
 func (q *Queries) GeolocationUpsert(ctx context.Context, db DBTX, arg GeolocationUpsertParams) error {
-	_, err := db.Exec(ctx, geolocationUpsert, arg.AgentID, arg.Lat, arg.Lon)
+	_, err := db.Exec(ctx, GeolocationUpsert, arg.AgentID, arg.Lat, arg.Lon)
 	return err
 }

@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const auditList = `-- name: AuditList :many
+const AuditList = `-- name: AuditList :many
 SELECT id, at, actor, action, target_type, target_id, agent_id FROM audit
 WHERE ($1::text IS NULL OR action = $1)
   AND ($2::text IS NULL OR target_type = $2)
@@ -29,7 +29,7 @@ type AuditListParams struct {
 
 // Newest first; every filter is optional.
 func (q *Queries) AuditList(ctx context.Context, db DBTX, arg AuditListParams) ([]Audit, error) {
-	rows, err := db.Query(ctx, auditList,
+	rows, err := db.Query(ctx, AuditList,
 		arg.Action,
 		arg.TargetType,
 		arg.Actor,

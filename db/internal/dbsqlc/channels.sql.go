@@ -9,12 +9,12 @@ import (
 	"context"
 )
 
-const channelCreate = `-- name: ChannelCreate :one
+const ChannelCreate = `-- name: ChannelCreate :one
 INSERT INTO channels (topics) VALUES ($1) RETURNING id, topics, created_at, updated_at
 `
 
 func (q *Queries) ChannelCreate(ctx context.Context, db DBTX, topics []string) (Channel, error) {
-	row := db.QueryRow(ctx, channelCreate, topics)
+	row := db.QueryRow(ctx, ChannelCreate, topics)
 	var i Channel
 	err := row.Scan(
 		&i.ID,
@@ -25,12 +25,12 @@ func (q *Queries) ChannelCreate(ctx context.Context, db DBTX, topics []string) (
 	return i, err
 }
 
-const channelGetByID = `-- name: ChannelGetByID :one
+const ChannelGetByID = `-- name: ChannelGetByID :one
 SELECT id, topics, created_at, updated_at FROM channels WHERE id = $1
 `
 
 func (q *Queries) ChannelGetByID(ctx context.Context, db DBTX, id string) (Channel, error) {
-	row := db.QueryRow(ctx, channelGetByID, id)
+	row := db.QueryRow(ctx, ChannelGetByID, id)
 	var i Channel
 	err := row.Scan(
 		&i.ID,
@@ -41,7 +41,7 @@ func (q *Queries) ChannelGetByID(ctx context.Context, db DBTX, id string) (Chann
 	return i, err
 }
 
-const channelSetTopics = `-- name: ChannelSetTopics :one
+const ChannelSetTopics = `-- name: ChannelSetTopics :one
 UPDATE channels SET topics = $2, updated_at = now() WHERE id = $1 RETURNING id, topics, created_at, updated_at
 `
 
@@ -51,7 +51,7 @@ type ChannelSetTopicsParams struct {
 }
 
 func (q *Queries) ChannelSetTopics(ctx context.Context, db DBTX, arg ChannelSetTopicsParams) (Channel, error) {
-	row := db.QueryRow(ctx, channelSetTopics, arg.ID, arg.Topics)
+	row := db.QueryRow(ctx, ChannelSetTopics, arg.ID, arg.Topics)
 	var i Channel
 	err := row.Scan(
 		&i.ID,

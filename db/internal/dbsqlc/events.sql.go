@@ -10,20 +10,20 @@ import (
 	"time"
 )
 
-const advisoryTryXactLock = `-- name: AdvisoryTryXactLock :one
+const AdvisoryTryXactLock = `-- name: AdvisoryTryXactLock :one
 SELECT pg_try_advisory_xact_lock($1::bigint)
 `
 
 // Background duties (pruning, the heartbeat sweep) run on whichever node
 // holds this lock; it ends with the transaction.
 func (q *Queries) AdvisoryTryXactLock(ctx context.Context, db DBTX, key int64) (bool, error) {
-	row := db.QueryRow(ctx, advisoryTryXactLock, key)
+	row := db.QueryRow(ctx, AdvisoryTryXactLock, key)
 	var pg_try_advisory_xact_lock bool
 	err := row.Scan(&pg_try_advisory_xact_lock)
 	return pg_try_advisory_xact_lock, err
 }
 
-const eventHead = `-- name: EventHead :one
+const EventHead = `-- name: EventHead :one
 SELECT xid::text::bigint AS xid, id FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid DESC, id DESC
@@ -37,13 +37,13 @@ type EventHeadRow struct {
 
 // The newest final position; no row when the log is empty.
 func (q *Queries) EventHead(ctx context.Context, db DBTX) (EventHeadRow, error) {
-	row := db.QueryRow(ctx, eventHead)
+	row := db.QueryRow(ctx, EventHead)
 	var i EventHeadRow
 	err := row.Scan(&i.Xid, &i.ID)
 	return i, err
 }
 
-const eventHeldBack = `-- name: EventHeldBack :one
+const EventHeldBack = `-- name: EventHeldBack :one
 SELECT EXISTS (
     SELECT 1 FROM events
     WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
@@ -59,13 +59,13 @@ type EventHeldBackParams struct {
 // transaction is still open): the reader then re-reads shortly by itself,
 // since that older transaction may write no event and ring no bell.
 func (q *Queries) EventHeldBack(ctx context.Context, db DBTX, arg EventHeldBackParams) (bool, error) {
-	row := db.QueryRow(ctx, eventHeldBack, arg.AfterXid, arg.AfterID)
+	row := db.QueryRow(ctx, EventHeldBack, arg.AfterXid, arg.AfterID)
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err
 }
 
-const eventLag = `-- name: EventLag :one
+const EventLag = `-- name: EventLag :one
 SELECT count(*)::bigint AS events,
        COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(e.at)), 0)::float8 AS age_seconds
 FROM (
@@ -93,13 +93,13 @@ type EventLagRow struct {
 // far behind, and the age of the oldest of them by the database's clock
 // (the clock that stamped them); 0 and 0 when it is caught up.
 func (q *Queries) EventLag(ctx context.Context, db DBTX, arg EventLagParams) (EventLagRow, error) {
-	row := db.QueryRow(ctx, eventLag, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	row := db.QueryRow(ctx, EventLag, arg.AfterXid, arg.AfterID, arg.MaxRows)
 	var i EventLagRow
 	err := row.Scan(&i.Events, &i.AgeSeconds)
 	return i, err
 }
 
-const eventListAfter = `-- name: EventListAfter :many
+const EventListAfter = `-- name: EventListAfter :many
 SELECT xid::text::bigint AS xid, id, topic, kind, at, body
 FROM events
 WHERE (xid, id) > ($1::bigint::text::xid8, $2::bigint)
@@ -127,7 +127,7 @@ type EventListAfterRow struct {
 // transaction there has ended, so nothing can still appear before the last
 // row returned. Row comparison on (xid, id) walks the primary key.
 func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfterParams) ([]EventListAfterRow, error) {
-	rows, err := db.Query(ctx, eventListAfter, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	rows, err := db.Query(ctx, EventListAfter, arg.AfterXid, arg.AfterID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 	return items, nil
 }
 
-const eventPrune = `-- name: EventPrune :execrows
+const EventPrune = `-- name: EventPrune :execrows
 DELETE FROM events
 WHERE (xid, id) <= ($1::bigint::text::xid8, $2::bigint)
 `
@@ -164,14 +164,14 @@ type EventPruneParams struct {
 }
 
 func (q *Queries) EventPrune(ctx context.Context, db DBTX, arg EventPruneParams) (int64, error) {
-	result, err := db.Exec(ctx, eventPrune, arg.CutXid, arg.CutID)
+	result, err := db.Exec(ctx, EventPrune, arg.CutXid, arg.CutID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const eventPruneCut = `-- name: EventPruneCut :one
+const EventPruneCut = `-- name: EventPruneCut :one
 SELECT xid::text::bigint AS xid, id FROM events
 WHERE at < $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid DESC, id DESC
@@ -187,13 +187,13 @@ type EventPruneCutRow struct {
 // cut in position order, so a reader is either before the cut (reset) or
 // after it (complete).
 func (q *Queries) EventPruneCut(ctx context.Context, db DBTX, cutoff time.Time) (EventPruneCutRow, error) {
-	row := db.QueryRow(ctx, eventPruneCut, cutoff)
+	row := db.QueryRow(ctx, EventPruneCut, cutoff)
 	var i EventPruneCutRow
 	err := row.Scan(&i.Xid, &i.ID)
 	return i, err
 }
 
-const eventPrunedThrough = `-- name: EventPrunedThrough :one
+const EventPrunedThrough = `-- name: EventPrunedThrough :one
 SELECT pruned_xid::text::bigint AS xid, pruned_id AS id FROM event_log_state
 `
 
@@ -203,13 +203,13 @@ type EventPrunedThroughRow struct {
 }
 
 func (q *Queries) EventPrunedThrough(ctx context.Context, db DBTX) (EventPrunedThroughRow, error) {
-	row := db.QueryRow(ctx, eventPrunedThrough)
+	row := db.QueryRow(ctx, EventPrunedThrough)
 	var i EventPrunedThroughRow
 	err := row.Scan(&i.Xid, &i.ID)
 	return i, err
 }
 
-const eventSetPrunedThrough = `-- name: EventSetPrunedThrough :exec
+const EventSetPrunedThrough = `-- name: EventSetPrunedThrough :exec
 UPDATE event_log_state
 SET pruned_xid = $1::bigint::text::xid8, pruned_id = $2::bigint
 WHERE (pruned_xid, pruned_id) < ($1::bigint::text::xid8, $2::bigint)
@@ -221,6 +221,6 @@ type EventSetPrunedThroughParams struct {
 }
 
 func (q *Queries) EventSetPrunedThrough(ctx context.Context, db DBTX, arg EventSetPrunedThroughParams) error {
-	_, err := db.Exec(ctx, eventSetPrunedThrough, arg.CutXid, arg.CutID)
+	_, err := db.Exec(ctx, EventSetPrunedThrough, arg.CutXid, arg.CutID)
 	return err
 }

@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-const presenceGetByAgent = `-- name: PresenceGetByAgent :one
+const PresenceGetByAgent = `-- name: PresenceGetByAgent :one
 SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at FROM presence_records WHERE agent_id = $1 AND agent_deleted_at IS NULL
 `
 
 func (q *Queries) PresenceGetByAgent(ctx context.Context, db DBTX, agentID string) (PresenceRecord, error) {
-	row := db.QueryRow(ctx, presenceGetByAgent, agentID)
+	row := db.QueryRow(ctx, PresenceGetByAgent, agentID)
 	var i PresenceRecord
 	err := row.Scan(
 		&i.AgentID,
@@ -38,7 +38,7 @@ func (q *Queries) PresenceGetByAgent(ctx context.Context, db DBTX, agentID strin
 	return i, err
 }
 
-const presenceList = `-- name: PresenceList :many
+const PresenceList = `-- name: PresenceList :many
 SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status,
        message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues
 FROM presence_records
@@ -78,10 +78,10 @@ type PresenceListRow struct {
 }
 
 // Bulk read: by ids, or all agents paged by id; status and state filter.
-// db.EachPresence runs this text itself (dbsqlc.PresenceListSQL) and
+// db.EachPresence runs this text itself (dbsqlc.PresenceList) and
 // scans the columns in this order: keep the two in step.
 func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListParams) ([]PresenceListRow, error) {
-	rows, err := db.Query(ctx, presenceList,
+	rows, err := db.Query(ctx, PresenceList,
 		arg.AgentIds,
 		arg.StatusID,
 		arg.State,

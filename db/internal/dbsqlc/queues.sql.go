@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const queueCreate = `-- name: QueueCreate :one
+const QueueCreate = `-- name: QueueCreate :one
 INSERT INTO queues (id, name) VALUES ($1, $2)
 ON CONFLICT (id) DO NOTHING
 RETURNING id, name, created_at, updated_at
@@ -22,7 +22,7 @@ type QueueCreateParams struct {
 
 // No row when the queue exists already; the service then renames it.
 func (q *Queries) QueueCreate(ctx context.Context, db DBTX, arg QueueCreateParams) (Queue, error) {
-	row := db.QueryRow(ctx, queueCreate, arg.ID, arg.Name)
+	row := db.QueryRow(ctx, QueueCreate, arg.ID, arg.Name)
 	var i Queue
 	err := row.Scan(
 		&i.ID,
@@ -33,18 +33,18 @@ func (q *Queries) QueueCreate(ctx context.Context, db DBTX, arg QueueCreateParam
 	return i, err
 }
 
-const queueExists = `-- name: QueueExists :one
+const QueueExists = `-- name: QueueExists :one
 SELECT EXISTS (SELECT 1 FROM queues WHERE id = $1)
 `
 
 func (q *Queries) QueueExists(ctx context.Context, db DBTX, id string) (bool, error) {
-	row := db.QueryRow(ctx, queueExists, id)
+	row := db.QueryRow(ctx, QueueExists, id)
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err
 }
 
-const queueGetByID = `-- name: QueueGetByID :one
+const QueueGetByID = `-- name: QueueGetByID :one
 SELECT queues.id, queues.name, queues.created_at, queues.updated_at,
        (SELECT count(*) FROM queue_memberships m
          WHERE m.queue_id = queues.id AND m.left_at IS NULL)::integer AS member_count
@@ -58,7 +58,7 @@ type QueueGetByIDRow struct {
 }
 
 func (q *Queries) QueueGetByID(ctx context.Context, db DBTX, id string) (QueueGetByIDRow, error) {
-	row := db.QueryRow(ctx, queueGetByID, id)
+	row := db.QueryRow(ctx, QueueGetByID, id)
 	var i QueueGetByIDRow
 	err := row.Scan(
 		&i.Queue.ID,
@@ -70,7 +70,7 @@ func (q *Queries) QueueGetByID(ctx context.Context, db DBTX, id string) (QueueGe
 	return i, err
 }
 
-const queueList = `-- name: QueueList :many
+const QueueList = `-- name: QueueList :many
 SELECT queues.id, queues.name, queues.created_at, queues.updated_at,
        (SELECT count(*) FROM queue_memberships m
          WHERE m.queue_id = queues.id AND m.left_at IS NULL)::integer AS member_count
@@ -91,7 +91,7 @@ type QueueListRow struct {
 }
 
 func (q *Queries) QueueList(ctx context.Context, db DBTX, arg QueueListParams) ([]QueueListRow, error) {
-	rows, err := db.Query(ctx, queueList, arg.After, arg.MaxRows)
+	rows, err := db.Query(ctx, QueueList, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -116,12 +116,12 @@ func (q *Queries) QueueList(ctx context.Context, db DBTX, arg QueueListParams) (
 	return items, nil
 }
 
-const queueLockByID = `-- name: QueueLockByID :one
+const QueueLockByID = `-- name: QueueLockByID :one
 SELECT id, name, created_at, updated_at FROM queues WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) QueueLockByID(ctx context.Context, db DBTX, id string) (Queue, error) {
-	row := db.QueryRow(ctx, queueLockByID, id)
+	row := db.QueryRow(ctx, QueueLockByID, id)
 	var i Queue
 	err := row.Scan(
 		&i.ID,
@@ -132,7 +132,7 @@ func (q *Queries) QueueLockByID(ctx context.Context, db DBTX, id string) (Queue,
 	return i, err
 }
 
-const queueMembershipJoin = `-- name: QueueMembershipJoin :execrows
+const QueueMembershipJoin = `-- name: QueueMembershipJoin :execrows
 INSERT INTO queue_memberships (agent_id, queue_id) VALUES ($1, $2)
 ON CONFLICT (agent_id, queue_id) WHERE left_at IS NULL DO NOTHING
 `
@@ -144,14 +144,14 @@ type QueueMembershipJoinParams struct {
 
 // Zero rows when the agent is in the queue already (idempotent login).
 func (q *Queries) QueueMembershipJoin(ctx context.Context, db DBTX, arg QueueMembershipJoinParams) (int64, error) {
-	result, err := db.Exec(ctx, queueMembershipJoin, arg.AgentID, arg.QueueID)
+	result, err := db.Exec(ctx, QueueMembershipJoin, arg.AgentID, arg.QueueID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const queueMembershipLeave = `-- name: QueueMembershipLeave :many
+const QueueMembershipLeave = `-- name: QueueMembershipLeave :many
 UPDATE queue_memberships
 SET left_at = greatest(clock_timestamp(), joined_at), reason_code = $1
 WHERE agent_id = $2 AND left_at IS NULL
@@ -168,7 +168,7 @@ type QueueMembershipLeaveParams struct {
 // Leaves one queue, or every queue when queue_id is null. The caller holds
 // the agent's row lock.
 func (q *Queries) QueueMembershipLeave(ctx context.Context, db DBTX, arg QueueMembershipLeaveParams) ([]QueueMembership, error) {
-	rows, err := db.Query(ctx, queueMembershipLeave, arg.ReasonCode, arg.AgentID, arg.QueueID)
+	rows, err := db.Query(ctx, QueueMembershipLeave, arg.ReasonCode, arg.AgentID, arg.QueueID)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (q *Queries) QueueMembershipLeave(ctx context.Context, db DBTX, arg QueueMe
 	return items, nil
 }
 
-const queueRename = `-- name: QueueRename :one
+const QueueRename = `-- name: QueueRename :one
 UPDATE queues SET name = $2, updated_at = now() WHERE id = $1
 RETURNING id, name, created_at, updated_at
 `
@@ -205,7 +205,7 @@ type QueueRenameParams struct {
 }
 
 func (q *Queries) QueueRename(ctx context.Context, db DBTX, arg QueueRenameParams) (Queue, error) {
-	row := db.QueryRow(ctx, queueRename, arg.ID, arg.Name)
+	row := db.QueryRow(ctx, QueueRename, arg.ID, arg.Name)
 	var i Queue
 	err := row.Scan(
 		&i.ID,

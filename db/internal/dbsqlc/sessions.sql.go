@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const sessionBeatChange = `-- name: SessionBeatChange :one
+const SessionBeatChange = `-- name: SessionBeatChange :one
 UPDATE sessions
 SET last_beat_at = now(), lost = false, idle = coalesce($1::boolean, idle)
 WHERE id = $2 AND ended_at IS NULL
@@ -24,7 +24,7 @@ type SessionBeatChangeParams struct {
 // The heartbeat slow path, under the agent's row lock: the beat revives a
 // lost session or changes its idle flag, and the state trigger runs.
 func (q *Queries) SessionBeatChange(ctx context.Context, db DBTX, arg SessionBeatChangeParams) (Session, error) {
-	row := db.QueryRow(ctx, sessionBeatChange, arg.Idle, arg.ID)
+	row := db.QueryRow(ctx, SessionBeatChange, arg.Idle, arg.ID)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -40,7 +40,7 @@ func (q *Queries) SessionBeatChange(ctx context.Context, db DBTX, arg SessionBea
 	return i, err
 }
 
-const sessionBeatMany = `-- name: SessionBeatMany :many
+const SessionBeatMany = `-- name: SessionBeatMany :many
 WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),
 beat AS (
     SELECT s.id
@@ -79,7 +79,7 @@ type SessionBeatManyParams struct {
 // can never deadlock. A beat whose id is not returned takes the slow path:
 // unknown, ended or lost session, idle flag to change, or skipped.
 func (q *Queries) SessionBeatMany(ctx context.Context, db DBTX, arg SessionBeatManyParams) ([]string, error) {
-	rows, err := db.Query(ctx, sessionBeatMany, arg.Ids, arg.IdleGiven, arg.Idle)
+	rows, err := db.Query(ctx, SessionBeatMany, arg.Ids, arg.IdleGiven, arg.Idle)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (q *Queries) SessionBeatMany(ctx context.Context, db DBTX, arg SessionBeatM
 	return items, nil
 }
 
-const sessionCountLive = `-- name: SessionCountLive :one
+const SessionCountLive = `-- name: SessionCountLive :one
 SELECT count(*) FROM sessions
 WHERE agent_id = $1 AND ended_at IS NULL AND NOT lost
 `
@@ -106,25 +106,25 @@ WHERE agent_id = $1 AND ended_at IS NULL AND NOT lost
 // Open sessions that still beat. Zero means the agent is logged out or
 // every client of it went silent.
 func (q *Queries) SessionCountLive(ctx context.Context, db DBTX, agentID string) (int64, error) {
-	row := db.QueryRow(ctx, sessionCountLive, agentID)
+	row := db.QueryRow(ctx, SessionCountLive, agentID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const sessionCountOpen = `-- name: SessionCountOpen :one
+const SessionCountOpen = `-- name: SessionCountOpen :one
 SELECT count(*) FROM sessions
 WHERE agent_id = $1 AND ended_at IS NULL
 `
 
 func (q *Queries) SessionCountOpen(ctx context.Context, db DBTX, agentID string) (int64, error) {
-	row := db.QueryRow(ctx, sessionCountOpen, agentID)
+	row := db.QueryRow(ctx, SessionCountOpen, agentID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const sessionEnd = `-- name: SessionEnd :one
+const SessionEnd = `-- name: SessionEnd :one
 UPDATE sessions
 SET ended_at = greatest(now(), started_at), end_reason = $1
 WHERE id = $2 AND ended_at IS NULL
@@ -137,7 +137,7 @@ type SessionEndParams struct {
 }
 
 func (q *Queries) SessionEnd(ctx context.Context, db DBTX, arg SessionEndParams) (Session, error) {
-	row := db.QueryRow(ctx, sessionEnd, arg.EndReason, arg.ID)
+	row := db.QueryRow(ctx, SessionEnd, arg.EndReason, arg.ID)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -153,7 +153,7 @@ func (q *Queries) SessionEnd(ctx context.Context, db DBTX, arg SessionEndParams)
 	return i, err
 }
 
-const sessionEndAllOfAgent = `-- name: SessionEndAllOfAgent :execrows
+const SessionEndAllOfAgent = `-- name: SessionEndAllOfAgent :execrows
 UPDATE sessions
 SET ended_at = greatest(now(), started_at), end_reason = $1
 WHERE agent_id = $2 AND ended_at IS NULL
@@ -167,19 +167,19 @@ type SessionEndAllOfAgentParams struct {
 // Ends every open session of the agent (the last live one logged out, or
 // the agent was deleted).
 func (q *Queries) SessionEndAllOfAgent(ctx context.Context, db DBTX, arg SessionEndAllOfAgentParams) (int64, error) {
-	result, err := db.Exec(ctx, sessionEndAllOfAgent, arg.EndReason, arg.AgentID)
+	result, err := db.Exec(ctx, SessionEndAllOfAgent, arg.EndReason, arg.AgentID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const sessionGetByID = `-- name: SessionGetByID :one
+const SessionGetByID = `-- name: SessionGetByID :one
 SELECT id, agent_id, client, started_at, last_beat_at, idle, lost, ended_at, end_reason FROM sessions WHERE id = $1
 `
 
 func (q *Queries) SessionGetByID(ctx context.Context, db DBTX, id string) (Session, error) {
-	row := db.QueryRow(ctx, sessionGetByID, id)
+	row := db.QueryRow(ctx, SessionGetByID, id)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -195,7 +195,7 @@ func (q *Queries) SessionGetByID(ctx context.Context, db DBTX, id string) (Sessi
 	return i, err
 }
 
-const sessionListOpen = `-- name: SessionListOpen :many
+const SessionListOpen = `-- name: SessionListOpen :many
 SELECT id, agent_id, client, started_at, last_beat_at, idle, lost, ended_at, end_reason FROM sessions
 WHERE agent_id = $1 AND ended_at IS NULL
 ORDER BY started_at, id
@@ -203,7 +203,7 @@ ORDER BY started_at, id
 
 // An agent's open sessions, oldest first.
 func (q *Queries) SessionListOpen(ctx context.Context, db DBTX, agentID string) ([]Session, error) {
-	rows, err := db.Query(ctx, sessionListOpen, agentID)
+	rows, err := db.Query(ctx, SessionListOpen, agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (q *Queries) SessionListOpen(ctx context.Context, db DBTX, agentID string) 
 	return items, nil
 }
 
-const sessionMarkLost = `-- name: SessionMarkLost :execrows
+const SessionMarkLost = `-- name: SessionMarkLost :execrows
 UPDATE sessions
 SET lost = true
 WHERE agent_id = ANY($1::text[])
@@ -249,14 +249,14 @@ type SessionMarkLostParams struct {
 // candidates were read moved last_beat_at, so the re-checked condition
 // skips its session.
 func (q *Queries) SessionMarkLost(ctx context.Context, db DBTX, arg SessionMarkLostParams) (int64, error) {
-	result, err := db.Exec(ctx, sessionMarkLost, arg.AgentIds, arg.StaleAfterMs)
+	result, err := db.Exec(ctx, SessionMarkLost, arg.AgentIds, arg.StaleAfterMs)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const sessionOpen = `-- name: SessionOpen :one
+const SessionOpen = `-- name: SessionOpen :one
 INSERT INTO sessions (agent_id, client) VALUES ($1, $2)
 RETURNING id, agent_id, client, started_at, last_beat_at, idle, lost, ended_at, end_reason
 `
@@ -267,7 +267,7 @@ type SessionOpenParams struct {
 }
 
 func (q *Queries) SessionOpen(ctx context.Context, db DBTX, arg SessionOpenParams) (Session, error) {
-	row := db.QueryRow(ctx, sessionOpen, arg.AgentID, arg.Client)
+	row := db.QueryRow(ctx, SessionOpen, arg.AgentID, arg.Client)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -283,7 +283,7 @@ func (q *Queries) SessionOpen(ctx context.Context, db DBTX, arg SessionOpenParam
 	return i, err
 }
 
-const sessionStaleAgents = `-- name: SessionStaleAgents :many
+const SessionStaleAgents = `-- name: SessionStaleAgents :many
 SELECT DISTINCT agent_id FROM sessions
 WHERE ended_at IS NULL AND NOT lost
   AND last_beat_at < now() - $1::bigint * interval '1 millisecond'
@@ -300,7 +300,7 @@ type SessionStaleAgentsParams struct {
 // older than the threshold, in id order for AgentLockByIDs. A scan of the
 // open sessions through sessions_open_idx; ended ones are not in it.
 func (q *Queries) SessionStaleAgents(ctx context.Context, db DBTX, arg SessionStaleAgentsParams) ([]string, error) {
-	rows, err := db.Query(ctx, sessionStaleAgents, arg.StaleAfterMs, arg.MaxRows)
+	rows, err := db.Query(ctx, SessionStaleAgents, arg.StaleAfterMs, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

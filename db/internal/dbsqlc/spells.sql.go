@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const presenceLock = `-- name: PresenceLock :one
+const PresenceLock = `-- name: PresenceLock :one
 SELECT a.deleted_at AS agent_deleted_at,
        EXISTS (SELECT 1 FROM statuses st WHERE st.id = $1 AND st.deleted_at IS NULL) AS status_usable
 FROM agents a
@@ -35,13 +35,13 @@ type PresenceLockRow struct {
 // (a stale current spell). It is read by the next statement, which sees
 // the committed change.
 func (q *Queries) PresenceLock(ctx context.Context, db DBTX, arg PresenceLockParams) (PresenceLockRow, error) {
-	row := db.QueryRow(ctx, presenceLock, arg.StatusID, arg.AgentID)
+	row := db.QueryRow(ctx, PresenceLock, arg.StatusID, arg.AgentID)
 	var i PresenceLockRow
 	err := row.Scan(&i.AgentDeletedAt, &i.StatusUsable)
 	return i, err
 }
 
-const spellChange = `-- name: SpellChange :one
+const SpellChange = `-- name: SpellChange :one
 WITH closed AS (
     UPDATE spells
     SET ended_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at),
@@ -73,7 +73,7 @@ type SpellChangeParams struct {
 // the change instead (an automatic change takes that of the work change
 // that caused it, earlier in the same transaction).
 func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParams) (Spell, error) {
-	row := db.QueryRow(ctx, spellChange,
+	row := db.QueryRow(ctx, SpellChange,
 		arg.AgentID,
 		arg.StatusID,
 		arg.Source,
@@ -104,18 +104,18 @@ func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParam
 	return i, err
 }
 
-const spellCloseCurrent = `-- name: SpellCloseCurrent :exec
+const SpellCloseCurrent = `-- name: SpellCloseCurrent :exec
 UPDATE spells
 SET ended_at = greatest(clock_timestamp(), started_at), updated_at = greatest(clock_timestamp(), started_at)
 WHERE agent_id = $1 AND ended_at IS NULL
 `
 
 func (q *Queries) SpellCloseCurrent(ctx context.Context, db DBTX, agentID string) error {
-	_, err := db.Exec(ctx, spellCloseCurrent, agentID)
+	_, err := db.Exec(ctx, SpellCloseCurrent, agentID)
 	return err
 }
 
-const spellGetByID = `-- name: SpellGetByID :one
+const SpellGetByID = `-- name: SpellGetByID :one
 SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
 FROM spells JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.id = $1
@@ -128,7 +128,7 @@ type SpellGetByIDRow struct {
 }
 
 func (q *Queries) SpellGetByID(ctx context.Context, db DBTX, id int64) (SpellGetByIDRow, error) {
-	row := db.QueryRow(ctx, spellGetByID, id)
+	row := db.QueryRow(ctx, SpellGetByID, id)
 	var i SpellGetByIDRow
 	err := row.Scan(
 		&i.Spell.ID,
@@ -154,12 +154,12 @@ func (q *Queries) SpellGetByID(ctx context.Context, db DBTX, id int64) (SpellGet
 	return i, err
 }
 
-const spellGetCurrent = `-- name: SpellGetCurrent :one
+const SpellGetCurrent = `-- name: SpellGetCurrent :one
 SELECT id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity FROM spells WHERE agent_id = $1 AND ended_at IS NULL
 `
 
 func (q *Queries) SpellGetCurrent(ctx context.Context, db DBTX, agentID string) (Spell, error) {
-	row := db.QueryRow(ctx, spellGetCurrent, agentID)
+	row := db.QueryRow(ctx, SpellGetCurrent, agentID)
 	var i Spell
 	err := row.Scan(
 		&i.ID,
@@ -183,7 +183,7 @@ func (q *Queries) SpellGetCurrent(ctx context.Context, db DBTX, agentID string) 
 	return i, err
 }
 
-const spellList = `-- name: SpellList :many
+const SpellList = `-- name: SpellList :many
 SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
 FROM spells JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.deleted_at IS NULL
@@ -215,7 +215,7 @@ type SpellListRow struct {
 
 // Spells overlapping the window [from, to); every filter is optional.
 func (q *Queries) SpellList(ctx context.Context, db DBTX, arg SpellListParams) ([]SpellListRow, error) {
-	rows, err := db.Query(ctx, spellList,
+	rows, err := db.Query(ctx, SpellList,
 		arg.AgentID,
 		arg.StatusID,
 		arg.FromAt,
@@ -262,7 +262,7 @@ func (q *Queries) SpellList(ctx context.Context, db DBTX, arg SpellListParams) (
 	return items, nil
 }
 
-const spellListDeleted = `-- name: SpellListDeleted :many
+const SpellListDeleted = `-- name: SpellListDeleted :many
 SELECT id, agent_id, deleted_at::timestamptz AS deleted_at FROM spells
 WHERE deleted_at >= $1 AND deleted_at < $2
   AND (deleted_at, id) > ($3::timestamptz, $4::bigint)
@@ -285,7 +285,7 @@ type SpellListDeletedRow struct {
 }
 
 func (q *Queries) SpellListDeleted(ctx context.Context, db DBTX, arg SpellListDeletedParams) ([]SpellListDeletedRow, error) {
-	rows, err := db.Query(ctx, spellListDeleted,
+	rows, err := db.Query(ctx, SpellListDeleted,
 		arg.StartAt,
 		arg.EndAt,
 		arg.AfterAt,
@@ -310,7 +310,7 @@ func (q *Queries) SpellListDeleted(ctx context.Context, db DBTX, arg SpellListDe
 	return items, nil
 }
 
-const spellListUpdated = `-- name: SpellListUpdated :many
+const SpellListUpdated = `-- name: SpellListUpdated :many
 SELECT id, agent_id, updated_at FROM spells
 WHERE updated_at >= $1 AND updated_at < $2
   AND (updated_at, id) > ($3::timestamptz, $4::bigint)
@@ -333,7 +333,7 @@ type SpellListUpdatedRow struct {
 }
 
 func (q *Queries) SpellListUpdated(ctx context.Context, db DBTX, arg SpellListUpdatedParams) ([]SpellListUpdatedRow, error) {
-	rows, err := db.Query(ctx, spellListUpdated,
+	rows, err := db.Query(ctx, SpellListUpdated,
 		arg.StartAt,
 		arg.EndAt,
 		arg.AfterAt,
@@ -358,13 +358,13 @@ func (q *Queries) SpellListUpdated(ctx context.Context, db DBTX, arg SpellListUp
 	return items, nil
 }
 
-const spellRestore = `-- name: SpellRestore :one
+const SpellRestore = `-- name: SpellRestore :one
 UPDATE spells SET deleted_at = NULL, updated_at = now() WHERE id = $1
 RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity
 `
 
 func (q *Queries) SpellRestore(ctx context.Context, db DBTX, id int64) (Spell, error) {
-	row := db.QueryRow(ctx, spellRestore, id)
+	row := db.QueryRow(ctx, SpellRestore, id)
 	var i Spell
 	err := row.Scan(
 		&i.ID,
@@ -388,16 +388,16 @@ func (q *Queries) SpellRestore(ctx context.Context, db DBTX, id int64) (Spell, e
 	return i, err
 }
 
-const spellSoftDelete = `-- name: SpellSoftDelete :exec
+const SpellSoftDelete = `-- name: SpellSoftDelete :exec
 UPDATE spells SET deleted_at = now(), updated_at = now() WHERE id = $1
 `
 
 func (q *Queries) SpellSoftDelete(ctx context.Context, db DBTX, id int64) error {
-	_, err := db.Exec(ctx, spellSoftDelete, id)
+	_, err := db.Exec(ctx, SpellSoftDelete, id)
 	return err
 }
 
-const spellUpdateCurrentText = `-- name: SpellUpdateCurrentText :one
+const SpellUpdateCurrentText = `-- name: SpellUpdateCurrentText :one
 UPDATE spells
 SET message = $1, reason_code = $2, updated_at = clock_timestamp()
 WHERE agent_id = $3 AND ended_at IS NULL
@@ -412,7 +412,7 @@ type SpellUpdateCurrentTextParams struct {
 
 // Same status again with another message or reason: no new spell.
 func (q *Queries) SpellUpdateCurrentText(ctx context.Context, db DBTX, arg SpellUpdateCurrentTextParams) (Spell, error) {
-	row := db.QueryRow(ctx, spellUpdateCurrentText, arg.Message, arg.ReasonCode, arg.AgentID)
+	row := db.QueryRow(ctx, SpellUpdateCurrentText, arg.Message, arg.ReasonCode, arg.AgentID)
 	var i Spell
 	err := row.Scan(
 		&i.ID,

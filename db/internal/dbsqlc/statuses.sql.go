@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const statusCreate = `-- name: StatusCreate :one
+const StatusCreate = `-- name: StatusCreate :one
 INSERT INTO statuses (id, label, system_presence, is_away)
 VALUES ($1, $2, $3, $4)
 RETURNING id, label, system_presence, is_away, built_in, sort_order, created_at, updated_at, deleted_at
@@ -23,7 +23,7 @@ type StatusCreateParams struct {
 }
 
 func (q *Queries) StatusCreate(ctx context.Context, db DBTX, arg StatusCreateParams) (Status, error) {
-	row := db.QueryRow(ctx, statusCreate,
+	row := db.QueryRow(ctx, StatusCreate,
 		arg.ID,
 		arg.Label,
 		arg.SystemPresence,
@@ -44,13 +44,13 @@ func (q *Queries) StatusCreate(ctx context.Context, db DBTX, arg StatusCreatePar
 	return i, err
 }
 
-const statusGetByID = `-- name: StatusGetByID :one
+const StatusGetByID = `-- name: StatusGetByID :one
 SELECT id, label, system_presence, is_away, built_in, sort_order, created_at, updated_at, deleted_at FROM statuses WHERE id = $1
 `
 
 // Deleted ones included; the service decides what a deleted status means.
 func (q *Queries) StatusGetByID(ctx context.Context, db DBTX, id string) (Status, error) {
-	row := db.QueryRow(ctx, statusGetByID, id)
+	row := db.QueryRow(ctx, StatusGetByID, id)
 	var i Status
 	err := row.Scan(
 		&i.ID,
@@ -66,27 +66,27 @@ func (q *Queries) StatusGetByID(ctx context.Context, db DBTX, id string) (Status
 	return i, err
 }
 
-const statusInUse = `-- name: StatusInUse :one
+const StatusInUse = `-- name: StatusInUse :one
 SELECT (EXISTS (SELECT 1 FROM spells WHERE status_id = $1 AND ended_at IS NULL)
      OR EXISTS (SELECT 1 FROM agents WHERE default_status = $1 AND deleted_at IS NULL))::boolean AS in_use
 `
 
 // A status is in use while any agent is in it or has it as default status.
 func (q *Queries) StatusInUse(ctx context.Context, db DBTX, id string) (bool, error) {
-	row := db.QueryRow(ctx, statusInUse, id)
+	row := db.QueryRow(ctx, StatusInUse, id)
 	var in_use bool
 	err := row.Scan(&in_use)
 	return in_use, err
 }
 
-const statusList = `-- name: StatusList :many
+const StatusList = `-- name: StatusList :many
 SELECT id, label, system_presence, is_away, built_in, sort_order, created_at, updated_at, deleted_at FROM statuses
 WHERE deleted_at IS NULL
 ORDER BY sort_order, id
 `
 
 func (q *Queries) StatusList(ctx context.Context, db DBTX) ([]Status, error) {
-	rows, err := db.Query(ctx, statusList)
+	rows, err := db.Query(ctx, StatusList)
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +115,16 @@ func (q *Queries) StatusList(ctx context.Context, db DBTX) ([]Status, error) {
 	return items, nil
 }
 
-const statusSoftDelete = `-- name: StatusSoftDelete :exec
+const StatusSoftDelete = `-- name: StatusSoftDelete :exec
 UPDATE statuses SET deleted_at = now(), updated_at = now() WHERE id = $1
 `
 
 func (q *Queries) StatusSoftDelete(ctx context.Context, db DBTX, id string) error {
-	_, err := db.Exec(ctx, statusSoftDelete, id)
+	_, err := db.Exec(ctx, StatusSoftDelete, id)
 	return err
 }
 
-const statusUpdate = `-- name: StatusUpdate :one
+const StatusUpdate = `-- name: StatusUpdate :one
 UPDATE statuses
 SET label = $1, is_away = $2, updated_at = now()
 WHERE id = $3
@@ -138,7 +138,7 @@ type StatusUpdateParams struct {
 }
 
 func (q *Queries) StatusUpdate(ctx context.Context, db DBTX, arg StatusUpdateParams) (Status, error) {
-	row := db.QueryRow(ctx, statusUpdate, arg.Label, arg.IsAway, arg.ID)
+	row := db.QueryRow(ctx, StatusUpdate, arg.Label, arg.IsAway, arg.ID)
 	var i Status
 	err := row.Scan(
 		&i.ID,

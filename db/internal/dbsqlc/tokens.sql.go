@@ -10,28 +10,28 @@ import (
 	"time"
 )
 
-const advisoryXactLock = `-- name: AdvisoryXactLock :exec
+const AdvisoryXactLock = `-- name: AdvisoryXactLock :exec
 SELECT pg_advisory_xact_lock($1::bigint)
 `
 
 // Serialises a one-time duty between nodes that start at once.
 func (q *Queries) AdvisoryXactLock(ctx context.Context, db DBTX, key int64) error {
-	_, err := db.Exec(ctx, advisoryXactLock, key)
+	_, err := db.Exec(ctx, AdvisoryXactLock, key)
 	return err
 }
 
-const tokenCountLiveAdmin = `-- name: TokenCountLiveAdmin :one
+const TokenCountLiveAdmin = `-- name: TokenCountLiveAdmin :one
 SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL
 `
 
 func (q *Queries) TokenCountLiveAdmin(ctx context.Context, db DBTX) (int64, error) {
-	row := db.QueryRow(ctx, tokenCountLiveAdmin)
+	row := db.QueryRow(ctx, TokenCountLiveAdmin)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const tokenCreate = `-- name: TokenCreate :one
+const TokenCreate = `-- name: TokenCreate :one
 INSERT INTO tokens (name, secret_hash, scopes, agent_id)
 VALUES ($1, $2, $3, $4)
 RETURNING id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by
@@ -45,7 +45,7 @@ type TokenCreateParams struct {
 }
 
 func (q *Queries) TokenCreate(ctx context.Context, db DBTX, arg TokenCreateParams) (Token, error) {
-	row := db.QueryRow(ctx, tokenCreate,
+	row := db.QueryRow(ctx, TokenCreate,
 		arg.Name,
 		arg.SecretHash,
 		arg.Scopes,
@@ -66,7 +66,7 @@ func (q *Queries) TokenCreate(ctx context.Context, db DBTX, arg TokenCreateParam
 	return i, err
 }
 
-const tokenEnsure = `-- name: TokenEnsure :exec
+const TokenEnsure = `-- name: TokenEnsure :exec
 INSERT INTO tokens (name, secret_hash, scopes, agent_id)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (secret_hash) DO NOTHING
@@ -81,7 +81,7 @@ type TokenEnsureParams struct {
 
 // The bootstrap token: stored once; a revoked one stays revoked.
 func (q *Queries) TokenEnsure(ctx context.Context, db DBTX, arg TokenEnsureParams) error {
-	_, err := db.Exec(ctx, tokenEnsure,
+	_, err := db.Exec(ctx, TokenEnsure,
 		arg.Name,
 		arg.SecretHash,
 		arg.Scopes,
@@ -90,14 +90,14 @@ func (q *Queries) TokenEnsure(ctx context.Context, db DBTX, arg TokenEnsureParam
 	return err
 }
 
-const tokenGetByHash = `-- name: TokenGetByHash :one
+const TokenGetByHash = `-- name: TokenGetByHash :one
 SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by FROM tokens WHERE secret_hash = $1
 `
 
 // Every authenticated request runs this: one unique-index probe, no cache,
 // so a revocation is effective at once on every node.
 func (q *Queries) TokenGetByHash(ctx context.Context, db DBTX, secretHash []byte) (Token, error) {
-	row := db.QueryRow(ctx, tokenGetByHash, secretHash)
+	row := db.QueryRow(ctx, TokenGetByHash, secretHash)
 	var i Token
 	err := row.Scan(
 		&i.ID,
@@ -113,7 +113,7 @@ func (q *Queries) TokenGetByHash(ctx context.Context, db DBTX, secretHash []byte
 	return i, err
 }
 
-const tokenList = `-- name: TokenList :many
+const TokenList = `-- name: TokenList :many
 SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by FROM tokens
 WHERE (created_at, id) > ($1::timestamptz, $2::text)
 ORDER BY created_at, id
@@ -127,7 +127,7 @@ type TokenListParams struct {
 }
 
 func (q *Queries) TokenList(ctx context.Context, db DBTX, arg TokenListParams) ([]Token, error) {
-	rows, err := db.Query(ctx, tokenList, arg.AfterAt, arg.AfterID, arg.MaxRows)
+	rows, err := db.Query(ctx, TokenList, arg.AfterAt, arg.AfterID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (q *Queries) TokenList(ctx context.Context, db DBTX, arg TokenListParams) (
 	return items, nil
 }
 
-const tokenRevoke = `-- name: TokenRevoke :one
+const TokenRevoke = `-- name: TokenRevoke :one
 UPDATE tokens
 SET revoked_at = coalesce(revoked_at, now()),
     revoked_by = CASE WHEN revoked_at IS NULL THEN nullif(current_setting('presenced.actor', true), '') ELSE revoked_by END
@@ -166,7 +166,7 @@ RETURNING id, name, secret_hash, scopes, agent_id, created_at, created_by, revok
 
 // Revoking twice keeps the first time and actor. No row: unknown id.
 func (q *Queries) TokenRevoke(ctx context.Context, db DBTX, id string) (Token, error) {
-	row := db.QueryRow(ctx, tokenRevoke, id)
+	row := db.QueryRow(ctx, TokenRevoke, id)
 	var i Token
 	err := row.Scan(
 		&i.ID,
@@ -182,12 +182,12 @@ func (q *Queries) TokenRevoke(ctx context.Context, db DBTX, id string) (Token, e
 	return i, err
 }
 
-const txSetActor = `-- name: TxSetActor :exec
+const TxSetActor = `-- name: TxSetActor :exec
 SELECT set_config('presenced.actor', $1::text, true)
 `
 
 // The acting token of this transaction, for the audit triggers.
 func (q *Queries) TxSetActor(ctx context.Context, db DBTX, actor string) error {
-	_, err := db.Exec(ctx, txSetActor, actor)
+	_, err := db.Exec(ctx, TxSetActor, actor)
 	return err
 }

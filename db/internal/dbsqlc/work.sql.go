@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const agentLockByWork = `-- name: AgentLockByWork :one
+const AgentLockByWork = `-- name: AgentLockByWork :one
 SELECT agents.id, agents.name, agents.default_status, agents.capacity, agents.interrupt_capacity, agents.created_at, agents.updated_at, agents.deleted_at FROM agents
 WHERE agents.id = (SELECT work_items.agent_id FROM work_items WHERE work_items.id = $1)
 FOR UPDATE
@@ -20,7 +20,7 @@ FOR UPDATE
 // item never moves to another agent, so reading its agent_id in the
 // statement's snapshot is safe. No row: unknown item.
 func (q *Queries) AgentLockByWork(ctx context.Context, db DBTX, id string) (Agent, error) {
-	row := db.QueryRow(ctx, agentLockByWork, id)
+	row := db.QueryRow(ctx, AgentLockByWork, id)
 	var i Agent
 	err := row.Scan(
 		&i.ID,
@@ -35,7 +35,7 @@ func (q *Queries) AgentLockByWork(ctx context.Context, db DBTX, id string) (Agen
 	return i, err
 }
 
-const spellBefore = `-- name: SpellBefore :one
+const SpellBefore = `-- name: SpellBefore :one
 SELECT spells.status_id, spells.message, statuses.deleted_at AS status_deleted_at
 FROM spells
 JOIN statuses ON statuses.id = spells.status_id
@@ -60,13 +60,13 @@ type SpellBeforeRow struct {
 // touch): the status an automatic busy spell replaced. Deleted spells and
 // statuses included; the service decides.
 func (q *Queries) SpellBefore(ctx context.Context, db DBTX, arg SpellBeforeParams) (SpellBeforeRow, error) {
-	row := db.QueryRow(ctx, spellBefore, arg.AgentID, arg.At)
+	row := db.QueryRow(ctx, SpellBefore, arg.AgentID, arg.At)
 	var i SpellBeforeRow
 	err := row.Scan(&i.StatusID, &i.Message, &i.StatusDeletedAt)
 	return i, err
 }
 
-const spellFiguresLive = `-- name: SpellFiguresLive :many
+const SpellFiguresLive = `-- name: SpellFiguresLive :many
 SELECT s.id, f.at_capacity_ms::bigint AS at_capacity_ms, f.idle_ms::bigint AS idle_ms,
        f.average_capacity::double precision AS average_capacity
 FROM spells s
@@ -84,7 +84,7 @@ type SpellFiguresLiveRow struct {
 // The capacity figures of current spells, up to now; closed spells carry
 // theirs (stored when they closed).
 func (q *Queries) SpellFiguresLive(ctx context.Context, db DBTX, ids []int64) ([]SpellFiguresLiveRow, error) {
-	rows, err := db.Query(ctx, spellFiguresLive, ids)
+	rows, err := db.Query(ctx, SpellFiguresLive, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (q *Queries) SpellFiguresLive(ctx context.Context, db DBTX, ids []int64) ([
 	return items, nil
 }
 
-const workAgentState = `-- name: WorkAgentState :one
+const WorkAgentState = `-- name: WorkAgentState :one
 SELECT (SELECT coalesce(sum(w.units), 0) FROM work_items w
          WHERE w.agent_id = $1 AND w.closed_at IS NULL AND NOT w.interruptible)::integer AS primary_in_use,
        (SELECT coalesce(sum(w.units), 0) FROM work_items w
@@ -133,7 +133,7 @@ type WorkAgentStateRow struct {
 // locking statement): the units in use of the open items, and the current
 // spell with its system presence (null fields: no spell yet).
 func (q *Queries) WorkAgentState(ctx context.Context, db DBTX, agentID string) (WorkAgentStateRow, error) {
-	row := db.QueryRow(ctx, workAgentState, agentID)
+	row := db.QueryRow(ctx, WorkAgentState, agentID)
 	var i WorkAgentStateRow
 	err := row.Scan(
 		&i.PrimaryInUse,
@@ -146,7 +146,7 @@ func (q *Queries) WorkAgentState(ctx context.Context, db DBTX, agentID string) (
 	return i, err
 }
 
-const workAssign = `-- name: WorkAssign :one
+const WorkAssign = `-- name: WorkAssign :one
 INSERT INTO work_items (id, agent_id, channel, units, interruptible)
 VALUES (coalesce($1::text, gen_random_uuid()::text), $2,
         $3, $4, $5)
@@ -165,7 +165,7 @@ type WorkAssignParams struct {
 // (AgentLockByID). A duplicate id violates work_items_pkey: the service
 // answers work_exists.
 func (q *Queries) WorkAssign(ctx context.Context, db DBTX, arg WorkAssignParams) (WorkItem, error) {
-	row := db.QueryRow(ctx, workAssign,
+	row := db.QueryRow(ctx, WorkAssign,
 		arg.ID,
 		arg.AgentID,
 		arg.Channel,
@@ -187,7 +187,7 @@ func (q *Queries) WorkAssign(ctx context.Context, db DBTX, arg WorkAssignParams)
 	return i, err
 }
 
-const workClose = `-- name: WorkClose :one
+const WorkClose = `-- name: WorkClose :one
 UPDATE work_items
 SET closed_at = greatest(clock_timestamp(), assigned_at),
     close_reason = $1, reason_code = $2
@@ -203,7 +203,7 @@ type WorkCloseParams struct {
 
 // No row: closed already (perhaps by a concurrent close or release).
 func (q *Queries) WorkClose(ctx context.Context, db DBTX, arg WorkCloseParams) (WorkItem, error) {
-	row := db.QueryRow(ctx, workClose, arg.CloseReason, arg.ReasonCode, arg.ID)
+	row := db.QueryRow(ctx, WorkClose, arg.CloseReason, arg.ReasonCode, arg.ID)
 	var i WorkItem
 	err := row.Scan(
 		&i.ID,
@@ -219,7 +219,7 @@ func (q *Queries) WorkClose(ctx context.Context, db DBTX, arg WorkCloseParams) (
 	return i, err
 }
 
-const workCloseAllOfAgent = `-- name: WorkCloseAllOfAgent :execrows
+const WorkCloseAllOfAgent = `-- name: WorkCloseAllOfAgent :execrows
 UPDATE work_items
 SET closed_at = greatest(clock_timestamp(), assigned_at), close_reason = 'agent_deleted'
 WHERE agent_id = $1 AND closed_at IS NULL
@@ -227,19 +227,19 @@ WHERE agent_id = $1 AND closed_at IS NULL
 
 // The agent is being deleted.
 func (q *Queries) WorkCloseAllOfAgent(ctx context.Context, db DBTX, agentID string) (int64, error) {
-	result, err := db.Exec(ctx, workCloseAllOfAgent, agentID)
+	result, err := db.Exec(ctx, WorkCloseAllOfAgent, agentID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const workGetByID = `-- name: WorkGetByID :one
+const WorkGetByID = `-- name: WorkGetByID :one
 SELECT id, agent_id, channel, units, interruptible, assigned_at, closed_at, close_reason, reason_code FROM work_items WHERE id = $1
 `
 
 func (q *Queries) WorkGetByID(ctx context.Context, db DBTX, id string) (WorkItem, error) {
-	row := db.QueryRow(ctx, workGetByID, id)
+	row := db.QueryRow(ctx, WorkGetByID, id)
 	var i WorkItem
 	err := row.Scan(
 		&i.ID,
@@ -255,7 +255,7 @@ func (q *Queries) WorkGetByID(ctx context.Context, db DBTX, id string) (WorkItem
 	return i, err
 }
 
-const workListOpen = `-- name: WorkListOpen :many
+const WorkListOpen = `-- name: WorkListOpen :many
 SELECT id, agent_id, channel, units, interruptible, assigned_at, closed_at, close_reason, reason_code FROM work_items
 WHERE agent_id = $1 AND closed_at IS NULL
 ORDER BY assigned_at, id
@@ -269,7 +269,7 @@ type WorkListOpenParams struct {
 
 // An agent's open items, oldest first.
 func (q *Queries) WorkListOpen(ctx context.Context, db DBTX, arg WorkListOpenParams) ([]WorkItem, error) {
-	rows, err := db.Query(ctx, workListOpen, arg.AgentID, arg.MaxRows)
+	rows, err := db.Query(ctx, WorkListOpen, arg.AgentID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
