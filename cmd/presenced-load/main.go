@@ -32,6 +32,7 @@ type options struct {
 	agents      int
 	clients     int
 	cpuprofile  string // a directory
+	subscribers int    // events scenario; 0: its default of 100
 }
 
 func main() {
@@ -45,6 +46,7 @@ func main() {
 	flag.IntVar(&o.agents, "agents", 10_000, "agents to seed")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent writers for the throughput scenarios")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the load program and of every node to this directory")
+	flag.IntVar(&o.subscribers, "subscribers", 100, "subscribers of the events scenario (1 shows the latency without the fan-out's CPU load)")
 	flag.Parse()
 	if o.cpuprofile != "" {
 		stop, err := startCPUProfile(filepath.Join(o.cpuprofile, "load.pprof"))
