@@ -199,6 +199,50 @@ func TestEventsHeldBackDeliveredWithoutBell(t *testing.T) {
 	c.waitFor(t, 1, 5*time.Second)
 }
 
+// A held-back event is re-read soon after a short blocker ends, not only
+// after HeldBackInterval: the listener re-reads after a millisecond and
+// doubles the wait from there.
+func TestEventsHeldBackReReadSoon(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.PollInterval = time.Hour
+	l.HeldBackInterval = 5 * time.Second
+
+	blocker, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`) // takes an xid, writes no event
+	ok(t, err)
+	mustAgent(t, d, "a1")
+	time.Sleep(50 * time.Millisecond)
+	ok(t, blocker.Commit(ctx))
+	ended := time.Now()
+	c.waitFor(t, 1, 10*time.Second)
+	if waited := time.Since(ended); waited > 2*time.Second {
+		t.Fatalf("held-back event delivered %s after its blocker ended", waited)
+	}
+}
+
+// The listener reads the log on its own connection: a node whose pool is
+// taken by its writers still delivers events.
+func TestListenerDeliversWhilePoolBusy(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	mustListen(t, d, c)
+	for range d.Pool().Stat().MaxConns() {
+		conn, err := d.Pool().Acquire(ctx)
+		ok(t, err)
+		defer conn.Release()
+	}
+	other := db.NewDB(d.URL)
+	ok(t, other.Open(ctx))
+	defer other.Close()
+	mustAgent(t, other, "a1")
+	c.waitFor(t, 1, 5*time.Second)
+}
+
 func TestListenerReconnects(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)

@@ -9,14 +9,18 @@ WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::
 ORDER BY xid, id
 LIMIT sqlc.arg(max_rows);
 
--- name: EventHeldBack :one
--- Whether visible events wait at or above the xmin horizon (an older
--- transaction is still open): the reader then re-reads shortly by itself,
--- since that older transaction may write no event and ring no bell.
-SELECT EXISTS (
-    SELECT 1 FROM events
-    WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
-      AND (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint));
+-- name: EventListVisibleAfter :many
+-- The listener's read: every event after a position that this statement's
+-- snapshot sees, with the snapshot's xmin. Those below xmin are final and
+-- come first (position order is xid first); any at or above it committed
+-- while an older transaction is still open and are held back, so one
+-- statement answers both "what is new" and "is anything held back".
+SELECT xid::text::bigint AS xid, id, topic, kind, at, body,
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+FROM events
+WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
+ORDER BY xid, id
+LIMIT sqlc.arg(max_rows);
 
 -- name: EventHead :one
 -- The newest final position; no row when the log is empty.

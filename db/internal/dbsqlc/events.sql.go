@@ -43,28 +43,6 @@ func (q *Queries) EventHead(ctx context.Context, db DBTX) (EventHeadRow, error) 
 	return i, err
 }
 
-const eventHeldBack = `-- name: EventHeldBack :one
-SELECT EXISTS (
-    SELECT 1 FROM events
-    WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
-      AND (xid, id) > ($1::bigint::text::xid8, $2::bigint))
-`
-
-type EventHeldBackParams struct {
-	AfterXid int64
-	AfterID  int64
-}
-
-// Whether visible events wait at or above the xmin horizon (an older
-// transaction is still open): the reader then re-reads shortly by itself,
-// since that older transaction may write no event and ring no bell.
-func (q *Queries) EventHeldBack(ctx context.Context, db DBTX, arg EventHeldBackParams) (bool, error) {
-	row := db.QueryRow(ctx, eventHeldBack, arg.AfterXid, arg.AfterID)
-	var exists bool
-	err := row.Scan(&exists)
-	return exists, err
-}
-
 const eventLag = `-- name: EventLag :one
 SELECT count(*)::bigint AS events,
        COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(e.at)), 0)::float8 AS age_seconds
@@ -142,6 +120,64 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 			&i.Kind,
 			&i.At,
 			&i.Body,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const eventListVisibleAfter = `-- name: EventListVisibleAfter :many
+SELECT xid::text::bigint AS xid, id, topic, kind, at, body,
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+FROM events
+WHERE (xid, id) > ($1::bigint::text::xid8, $2::bigint)
+ORDER BY xid, id
+LIMIT $3
+`
+
+type EventListVisibleAfterParams struct {
+	AfterXid int64
+	AfterID  int64
+	MaxRows  int32
+}
+
+type EventListVisibleAfterRow struct {
+	Xid     int64
+	ID      int64
+	Topic   string
+	Kind    string
+	At      time.Time
+	Body    []byte
+	Horizon int64
+}
+
+// The listener's read: every event after a position that this statement's
+// snapshot sees, with the snapshot's xmin. Those below xmin are final and
+// come first (position order is xid first); any at or above it committed
+// while an older transaction is still open and are held back, so one
+// statement answers both "what is new" and "is anything held back".
+func (q *Queries) EventListVisibleAfter(ctx context.Context, db DBTX, arg EventListVisibleAfterParams) ([]EventListVisibleAfterRow, error) {
+	rows, err := db.Query(ctx, eventListVisibleAfter, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []EventListVisibleAfterRow{}
+	for rows.Next() {
+		var i EventListVisibleAfterRow
+		if err := rows.Scan(
+			&i.Xid,
+			&i.ID,
+			&i.Topic,
+			&i.Kind,
+			&i.At,
+			&i.Body,
+			&i.Horizon,
 		); err != nil {
 			return nil, err
 		}
