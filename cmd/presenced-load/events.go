@@ -96,7 +96,8 @@ func subscribe(ctx context.Context, base string, n int, topic func(i int) string
 // over agents, each carrying its send time; it returns how many it made.
 // Each PUT's round trip goes to put: the part of write→receive spent
 // before the answer (pool wait, transaction, commit).
-func write(ctx context.Context, base string, rate, agents int, d time.Duration, put *latencies) (int64, error) {
+func write(ctx context.Context, o options, base string, rate int, d time.Duration, put *latencies) (int64, error) {
+	agents := o.agents
 	const writers = 16
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -109,6 +110,16 @@ func write(ctx context.Context, base string, rate, agents int, d time.Duration, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Writers start spread over one interval: 16 tickers started
+			// together would send their changes in bursts of 16 (every
+			// 32 ms at 500/s) rather than at the rate asked.
+			if !o.burst {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(interval * time.Duration(w) / writers):
+				}
+			}
 			t := time.NewTicker(interval)
 			defer t.Stop()
 			flip := false
@@ -164,7 +175,7 @@ func fanout(ctx context.Context, e *env, o options, subs, rate int, d time.Durat
 	}
 	start := time.Now()
 	var put latencies
-	made, err := write(ctx, a.url, rate, o.agents, d, &put)
+	made, err := write(ctx, o, a.url, rate, d, &put)
 	elapsed := time.Since(start)
 	if err != nil {
 		cancel()
