@@ -224,6 +224,41 @@ func TestEventsHeldBackReReadSoon(t *testing.T) {
 	}
 }
 
+// More final events than one read's page, and a held-back one after
+// them: the listener pages through every final event at once, then
+// delivers the held-back one after its blocker ends.
+func TestEventsPageThenHeldBack(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.PollInterval = time.Hour
+
+	_, err := d.Pool().Exec(ctx, `SELECT event_append('admin', 'test', jsonb_build_object('i', i)) FROM generate_series(1, 1500) i`)
+	ok(t, err)
+	blocker, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	defer blocker.Rollback(ctx)
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`)
+	ok(t, err)
+	_, err = d.Pool().Exec(ctx, `SELECT event_append('admin', 'test', jsonb_build_object('i', 1501))`)
+	ok(t, err)
+	c.waitFor(t, 1500, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(c.snapshot()); n != 1500 {
+		t.Fatalf("%d events delivered past an older open transaction", n-1500)
+	}
+	ok(t, blocker.Commit(ctx))
+	evs := c.waitFor(t, 1501, 10*time.Second)
+	for i, ev := range evs {
+		var b struct{ I int }
+		ok(t, json.Unmarshal(ev.Body, &b))
+		if b.I != i+1 {
+			t.Fatalf("event %d is %d", i+1, b.I)
+		}
+	}
+}
+
 // The listener reads the log on its own connection: a node whose pool is
 // taken by its writers still delivers events.
 func TestListenerDeliversWhilePoolBusy(t *testing.T) {

@@ -206,7 +206,7 @@ func drainNotifications(conn *pgx.Conn) {
 
 // catchUp publishes every final event after the current position and
 // reports whether committed events wait behind an open transaction.
-func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (heldBack bool, err error) {
+func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	const page = 1000
 	pos := l.Position()
 	for {
@@ -215,21 +215,23 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (heldBack bool, 
 		if err != nil {
 			return false, err
 		}
+		delivered, heldBack := 0, false
 		for _, r := range rows {
 			if r.Xid >= r.Horizon {
-				// This and every later row (xid order) wait for an older
-				// transaction: one that commits later may still write
-				// events before them.
-				return true, nil
+				// Committed, but an older transaction is still open and
+				// may yet write events before it.
+				heldBack = true
+				break
 			}
 			ev := presence.Event{Position: presence.Position{Xid: uint64(r.Xid), ID: r.ID},
 				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
 			l.publish(ev)
 			pos = ev.Position
 			l.position.Store(&pos)
+			delivered++
 		}
-		if len(rows) < page {
-			return false, nil
+		if delivered < page {
+			return heldBack, nil
 		}
 	}
 }

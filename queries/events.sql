@@ -10,17 +10,32 @@ ORDER BY xid, id
 LIMIT sqlc.arg(max_rows);
 
 -- name: EventListVisibleAfter :many
--- The listener's read: every event after a position that this statement's
--- snapshot sees, with the snapshot's xmin. Those below xmin are final and
--- come first (position order is xid first); any at or above it committed
--- while an older transaction is still open and are held back, so one
--- statement answers both "what is new" and "is anything held back".
-SELECT xid::text::bigint AS xid, id, topic, kind, at, body,
-       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
-FROM events
-WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
-ORDER BY xid, id
-LIMIT sqlc.arg(max_rows);
+-- The listener's read, one statement for one snapshot: the next final
+-- events after a position (below the snapshot's xmin, where every
+-- transaction has ended), then at most one visible event at or above
+-- xmin, which says that committed events are held back behind an older
+-- open transaction. Each row carries that xmin as horizon. Only one held
+-- row: behind a long transaction (a big batch, a sweep) every doorbell
+-- would otherwise fetch the whole held-back page again.
+SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+FROM (
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     WHERE (e.xid, e.id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
+       AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT sqlc.arg(max_rows))
+    UNION ALL
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     WHERE (e.xid, e.id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
+       AND e.xid >= pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT 1)
+) r
+ORDER BY r.xid, r.id;
 
 -- name: EventHead :one
 -- The newest final position; no row when the log is empty.

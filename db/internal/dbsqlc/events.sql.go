@@ -132,12 +132,25 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 }
 
 const eventListVisibleAfter = `-- name: EventListVisibleAfter :many
-SELECT xid::text::bigint AS xid, id, topic, kind, at, body,
-       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
-FROM events
-WHERE (xid, id) > ($1::bigint::text::xid8, $2::bigint)
-ORDER BY xid, id
-LIMIT $3
+SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+FROM (
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     WHERE (e.xid, e.id) > ($1::bigint::text::xid8, $2::bigint)
+       AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT $3)
+    UNION ALL
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     WHERE (e.xid, e.id) > ($1::bigint::text::xid8, $2::bigint)
+       AND e.xid >= pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT 1)
+) r
+ORDER BY r.xid, r.id
 `
 
 type EventListVisibleAfterParams struct {
@@ -156,11 +169,13 @@ type EventListVisibleAfterRow struct {
 	Horizon int64
 }
 
-// The listener's read: every event after a position that this statement's
-// snapshot sees, with the snapshot's xmin. Those below xmin are final and
-// come first (position order is xid first); any at or above it committed
-// while an older transaction is still open and are held back, so one
-// statement answers both "what is new" and "is anything held back".
+// The listener's read, one statement for one snapshot: the next final
+// events after a position (below the snapshot's xmin, where every
+// transaction has ended), then at most one visible event at or above
+// xmin, which says that committed events are held back behind an older
+// open transaction. Each row carries that xmin as horizon. Only one held
+// row: behind a long transaction (a big batch, a sweep) every doorbell
+// would otherwise fetch the whole held-back page again.
 func (q *Queries) EventListVisibleAfter(ctx context.Context, db DBTX, arg EventListVisibleAfterParams) ([]EventListVisibleAfterRow, error) {
 	rows, err := db.Query(ctx, eventListVisibleAfter, arg.AfterXid, arg.AfterID, arg.MaxRows)
 	if err != nil {
