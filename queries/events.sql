@@ -30,8 +30,12 @@ FROM (
     (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
-     WHERE (e.xid, e.id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
-       AND e.xid >= pg_snapshot_xmin(pg_current_snapshot())
+     -- Not also "after the position": that position is below an earlier
+     -- snapshot's xmin, and xmin never goes back, so every row here is
+     -- after it anyway; and a row comparison here would make the index
+     -- scan start at the position and walk every final row after it (a
+     -- reader far behind would pay that on every page).
+     WHERE e.xid >= pg_snapshot_xmin(pg_current_snapshot())
      ORDER BY e.xid, e.id
      LIMIT 1)
 ) r
