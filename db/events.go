@@ -47,9 +47,3 @@ func (db *DB) HeadPosition(ctx context.Context) (presence.Position, error) {
 	}
 	return presence.Position{Xid: uint64(row.Xid), ID: row.ID}, nil
 }
-
-// eventsHeldBack reports whether committed events after pos wait behind an
-// older open transaction.
-func (db *DB) eventsHeldBack(ctx context.Context, after presence.Position) (bool, error) {
-	return db.q.EventHeldBack(ctx, db.pool, dbsqlc.EventHeldBackParams{AfterXid: int64(after.Xid), AfterID: after.ID})
-}

@@ -199,6 +199,85 @@ func TestEventsHeldBackDeliveredWithoutBell(t *testing.T) {
 	c.waitFor(t, 1, 5*time.Second)
 }
 
+// A held-back event is re-read soon after a short blocker ends, not only
+// after HeldBackInterval: the listener re-reads after a millisecond and
+// doubles the wait from there.
+func TestEventsHeldBackReReadSoon(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.PollInterval = time.Hour
+	l.HeldBackInterval = 5 * time.Second
+
+	blocker, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`) // takes an xid, writes no event
+	ok(t, err)
+	mustAgent(t, d, "a1")
+	time.Sleep(50 * time.Millisecond)
+	ok(t, blocker.Commit(ctx))
+	ended := time.Now()
+	c.waitFor(t, 1, 10*time.Second)
+	if waited := time.Since(ended); waited > 2*time.Second {
+		t.Fatalf("held-back event delivered %s after its blocker ended", waited)
+	}
+}
+
+// More final events than one read's page, and a held-back one after
+// them: the listener pages through every final event at once, then
+// delivers the held-back one after its blocker ends.
+func TestEventsPageThenHeldBack(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.PollInterval = time.Hour
+
+	_, err := d.Pool().Exec(ctx, `SELECT event_append('admin', 'test', jsonb_build_object('i', i)) FROM generate_series(1, 1500) i`)
+	ok(t, err)
+	blocker, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	defer blocker.Rollback(ctx)
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`)
+	ok(t, err)
+	_, err = d.Pool().Exec(ctx, `SELECT event_append('admin', 'test', jsonb_build_object('i', 1501))`)
+	ok(t, err)
+	c.waitFor(t, 1500, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(c.snapshot()); n != 1500 {
+		t.Fatalf("%d events delivered past an older open transaction", n-1500)
+	}
+	ok(t, blocker.Commit(ctx))
+	evs := c.waitFor(t, 1501, 10*time.Second)
+	for i, ev := range evs {
+		var b struct{ I int }
+		ok(t, json.Unmarshal(ev.Body, &b))
+		if b.I != i+1 {
+			t.Fatalf("event %d is %d", i+1, b.I)
+		}
+	}
+}
+
+// The listener reads the log on its own connection: a node whose pool is
+// taken by its writers still delivers events.
+func TestListenerDeliversWhilePoolBusy(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	mustListen(t, d, c)
+	for range d.Pool().Stat().MaxConns() {
+		conn, err := d.Pool().Acquire(ctx)
+		ok(t, err)
+		defer conn.Release()
+	}
+	other := db.NewDB(d.URL)
+	ok(t, other.Open(ctx))
+	defer other.Close()
+	mustAgent(t, other, "a1")
+	c.waitFor(t, 1, 5*time.Second)
+}
+
 func TestListenerReconnects(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)

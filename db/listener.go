@@ -26,6 +26,10 @@ const NotifyChannel = "presenced_events"
 // reads the log after the last position it delivered, in order, and hands
 // each event to Publish. A node started later, or cut off for a while,
 // catches up and loses nothing.
+//
+// It reads the log on the LISTEN connection itself, one statement a read:
+// a node busy writing would otherwise make its own event delivery queue for
+// a pooled connection behind its writers.
 type Listener struct {
 	db      *DB
 	publish func(presence.Event)
@@ -34,8 +38,10 @@ type Listener struct {
 	// PollInterval bounds how long the listener waits without a
 	// notification before it reads the log anyway and pings its connection.
 	PollInterval time.Duration
-	// HeldBackInterval is how soon it re-reads while committed events wait
-	// behind an older open transaction, which may never ring the bell.
+	// HeldBackInterval bounds how soon it re-reads while committed events
+	// wait behind an older open transaction, which may never ring the bell.
+	// It re-reads after minHeldBack first and doubles the wait up to this:
+	// most such transactions end within a millisecond or two.
 	HeldBackInterval time.Duration
 	// MaxBackoff caps the wait between reconnect attempts.
 	MaxBackoff time.Duration
@@ -139,16 +145,24 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// minHeldBack is the first re-read's delay while events are held back.
+const minHeldBack = time.Millisecond
+
 // serve catches up, then waits for doorbells until the connection fails.
 func (l *Listener) serve(ctx context.Context, conn *pgx.Conn) error {
+	var heldBackWait time.Duration
 	for {
-		heldBack, err := l.catchUp(ctx)
+		drainNotifications(conn)
+		heldBack, err := l.catchUp(ctx, conn)
 		if err != nil {
 			return err
 		}
 		wait := l.PollInterval
 		if heldBack {
-			wait = l.HeldBackInterval
+			heldBackWait = min(max(2*heldBackWait, minHeldBack), l.HeldBackInterval)
+			wait = heldBackWait
+		} else {
+			heldBackWait = 0
 		}
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		_, err = conn.WaitForNotification(wctx)
@@ -174,29 +188,52 @@ func (l *Listener) serve(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
+// drainNotifications drops the doorbells already received: the read that
+// follows starts after them, so it sees what they rang for. Doorbells that
+// arrive during that read stay for the next round (their commits may be
+// later than its snapshot).
+func drainNotifications(conn *pgx.Conn) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for {
+		// With a done context pgx returns a buffered notification, or
+		// an error without touching the connection.
+		if _, err := conn.WaitForNotification(done); err != nil {
+			return
+		}
+	}
+}
+
 // catchUp publishes every final event after the current position and
 // reports whether committed events wait behind an open transaction.
-func (l *Listener) catchUp(ctx context.Context) (heldBack bool, err error) {
+func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	const page = 1000
 	pos := l.Position()
 	for {
-		rows, err := l.db.q.EventListAfter(ctx, l.db.pool, dbsqlc.EventListAfterParams{
+		rows, err := l.db.q.EventListVisibleAfter(ctx, conn, dbsqlc.EventListVisibleAfterParams{
 			AfterXid: int64(pos.Xid), AfterID: pos.ID, MaxRows: page})
 		if err != nil {
 			return false, err
 		}
+		delivered, heldBack := 0, false
 		for _, r := range rows {
+			if r.Xid >= r.Horizon {
+				// Committed, but an older transaction is still open and
+				// may yet write events before it.
+				heldBack = true
+				break
+			}
 			ev := presence.Event{Position: presence.Position{Xid: uint64(r.Xid), ID: r.ID},
 				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
 			l.publish(ev)
 			pos = ev.Position
 			l.position.Store(&pos)
+			delivered++
 		}
-		if len(rows) < page {
-			break
+		if delivered < page {
+			return heldBack, nil
 		}
 	}
-	return l.db.eventsHeldBack(ctx, pos)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -29,7 +29,12 @@ func recordFromRow(r dbsqlc.PresenceRecord) *presence.Record {
 	}
 }
 
-// SetPresence implements presence.PresenceService.
+// SetPresence implements presence.PresenceService. ENOTFOUND for an
+// unknown or deleted agent, EINVALID for a bad change or an unknown status.
+//
+// It is one statement outside any explicit transaction (presence_change,
+// migrations/00008): one round trip that commits as it answers, and the
+// answer is the record that the change left.
 func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, err
@@ -37,57 +42,44 @@ func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.Prese
 	if ch.Source == "" {
 		ch.Source = presence.SourceManual
 	}
-	var rec *presence.Record
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := db.changePresence(ctx, tx, agentID, ch); err != nil {
-			return err
-		}
-		var err error
-		rec, err = db.presenceOf(ctx, tx, agentID)
-		return err
-	})
-	return rec, err
+	row, err := db.q.PresenceChange(ctx, db.pool, presenceChangeParams(agentID, ch))
+	if err != nil {
+		return nil, presenceChangeError(err, agentID, ch)
+	}
+	return recordFromRow(row), nil
 }
 
-// changePresence applies ch inside tx: it takes the agent's row lock (the
-// same round trip checks the status), reads the current spell, then either
-// updates its text (same status) or closes it and opens the next. Other
-// rules (login, logout, capacity) call it too.
+// changePresence applies ch inside tx for the rules that change presence
+// as part of a larger transaction (login, logout, automatic presence from
+// work); see presence_change for what it does.
 func (db *DB) changePresence(ctx context.Context, tx pgx.Tx, agentID string, ch presence.PresenceChange) error {
-	lock, err := db.q.PresenceLock(ctx, tx, dbsqlc.PresenceLockParams{AgentID: agentID, StatusID: ch.Status})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows) || (err == nil && lock.AgentDeletedAt != nil):
-		return agentNotFound(agentID)
-	case err != nil:
-		return err
-	case !lock.StatusUsable:
-		return unknownStatus(ch.Status)
+	if _, err := db.q.PresenceChange(ctx, tx, presenceChangeParams(agentID, ch)); err != nil {
+		return presenceChangeError(err, agentID, ch)
 	}
-	cur, err := db.q.SpellGetCurrent(ctx, tx, agentID)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return err
-	case cur.StatusID == ch.Status:
-		// Same status: idempotent. Only a changed text is written.
-		msg, reason := cur.Message, cur.ReasonCode
-		if ch.Message != nil {
-			msg = ch.Message
+	return nil
+}
+
+func presenceChangeParams(agentID string, ch presence.PresenceChange) dbsqlc.PresenceChangeParams {
+	return dbsqlc.PresenceChangeParams{AgentID: agentID, StatusID: ch.Status, Source: ch.Source,
+		ReasonCode: ch.ReasonCode, Message: ch.Message, At: ch.At}
+}
+
+// The SQLSTATEs presence_change raises (migrations/00008).
+const (
+	sqlstateAgentNotFound = "PA404"
+	sqlstateUnknownStatus = "PA422"
+)
+
+func presenceChangeError(err error, agentID string, ch presence.PresenceChange) error {
+	if pgErr := asPgError(err); pgErr != nil {
+		switch pgErr.Code {
+		case sqlstateAgentNotFound:
+			return agentNotFound(agentID)
+		case sqlstateUnknownStatus:
+			return unknownStatus(ch.Status)
 		}
-		if ch.ReasonCode != nil {
-			reason = ch.ReasonCode
-		}
-		if equalPtr(msg, cur.Message) && equalPtr(reason, cur.ReasonCode) {
-			return nil
-		}
-		_, err = db.q.SpellUpdateCurrentText(ctx, tx, dbsqlc.SpellUpdateCurrentTextParams{
-			AgentID: agentID, Message: msg, ReasonCode: reason})
-		return err
 	}
-	_, err = db.q.SpellChange(ctx, tx, dbsqlc.SpellChangeParams{
-		AgentID: agentID, StatusID: ch.Status, Source: ch.Source,
-		ReasonCode: ch.ReasonCode, Message: ch.Message, At: ch.At})
-	return err
+	return interpretError(err)
 }
 
 // FindPresence implements presence.PresenceService.
@@ -103,11 +95,4 @@ func (db *DB) presenceOf(ctx context.Context, q dbsqlc.DBTX, agentID string) (*p
 		return nil, interpretError(err)
 	}
 	return recordFromRow(row), nil
-}
-
-func equalPtr[T comparable](a, b *T) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }

@@ -91,6 +91,76 @@ func TestSetPresence(t *testing.T) {
 			t.Fatalf("errors wrote spells")
 		}
 	})
+	// Deleted agents and statuses are as unknown as ones that never
+	// existed, and an error writes no spell and no event.
+	t.Run("DeletedAgentOrStatus", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		mustAgent(t, d, "gone")
+		ok(t, d.DeleteAgent(ctx, "gone"))
+		_, err := d.CreateStatus(ctx, presence.StatusInput{ID: "coaching", Label: ptr("Coaching"), SystemPresence: ptr("TRAINING")})
+		ok(t, err)
+		ok(t, d.DeleteStatus(ctx, "coaching"))
+		head, err := d.HeadPosition(ctx)
+		ok(t, err)
+		_, err = d.SetPresence(ctx, "gone", presence.PresenceChange{Status: "busy"})
+		mustReason(t, err, "agent_not_found")
+		_, err = d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "coaching"})
+		mustReason(t, err, "unknown_status")
+		evs, err := d.ReadEvents(ctx, head, 10)
+		ok(t, err)
+		spells, _, err := d.FindSpells(ctx, presence.SpellFilter{AgentID: "a1"})
+		ok(t, err)
+		if len(evs) != 0 || len(spells) != 0 {
+			t.Fatalf("errors wrote %d events, %d spells", len(evs), len(spells))
+		}
+	})
+	// Same status with only a reason: the message stays; nothing new
+	// (same text again) writes nothing and makes no event.
+	t.Run("SameStatusKeepsWhatIsNotGiven", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		_, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", Message: ptr("m")})
+		ok(t, err)
+		r, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", ReasonCode: ptr("r")})
+		ok(t, err)
+		if *r.Message != "m" || *r.ReasonCode != "r" {
+			t.Fatalf("record: %+v", r)
+		}
+		head, err := d.HeadPosition(ctx)
+		ok(t, err)
+		_, err = d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", Message: ptr("m")})
+		ok(t, err)
+		evs, err := d.ReadEvents(ctx, head, 10)
+		ok(t, err)
+		if len(evs) != 0 {
+			t.Fatalf("an unchanged presence made %d events", len(evs))
+		}
+	})
+	// The change is one statement: what clients get is what that
+	// statement left, and its errors carry their own SQLSTATEs.
+	t.Run("OneStatement", func(t *testing.T) {
+		t.Parallel()
+		d := dbtest.MustOpenDB(t)
+		mustAgent(t, d, "a1")
+		var status string
+		var spellID *int64
+		ok(t, d.Pool().QueryRow(ctx, `SELECT status_id, spell_id FROM presence_change('a1', 'meal', 'manual', NULL, NULL, NULL)`).Scan(&status, &spellID))
+		if status != "meal" || spellID == nil {
+			t.Fatalf("record: %s %v", status, spellID)
+		}
+		for sql, code := range map[string]string{
+			`SELECT * FROM presence_change('nobody', 'busy', 'manual', NULL, NULL, NULL)`: "PA404",
+			`SELECT * FROM presence_change('a1', 'no-such', 'manual', NULL, NULL, NULL)`:  "PA422",
+		} {
+			_, err := d.Pool().Exec(ctx, sql)
+			if e, isPg := err.(*pgconn.PgError); !isPg || e.Code != code {
+				t.Errorf("%s: %v, want SQLSTATE %s", sql, err, code)
+			}
+		}
+	})
 	// Many goroutines change one agent at once: the row lock serialises
 	// them, so spells stay contiguous, never overlap, and exactly one is
 	// current.

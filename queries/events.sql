@@ -9,14 +9,37 @@ WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::
 ORDER BY xid, id
 LIMIT sqlc.arg(max_rows);
 
--- name: EventHeldBack :one
--- Whether visible events wait at or above the xmin horizon (an older
--- transaction is still open): the reader then re-reads shortly by itself,
--- since that older transaction may write no event and ring no bell.
-SELECT EXISTS (
-    SELECT 1 FROM events
-    WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
-      AND (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint));
+-- name: EventListVisibleAfter :many
+-- The listener's read, one statement for one snapshot: the next final
+-- events after a position (below the snapshot's xmin, where every
+-- transaction has ended), then at most one visible event at or above
+-- xmin, which says that committed events are held back behind an older
+-- open transaction. Each row carries that xmin as horizon. Only one held
+-- row: behind a long transaction (a big batch, a sweep) every doorbell
+-- would otherwise fetch the whole held-back page again.
+SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+FROM (
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     WHERE (e.xid, e.id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
+       AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT sqlc.arg(max_rows))
+    UNION ALL
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     -- Not also "after the position": that position is below an earlier
+     -- snapshot's xmin, and xmin never goes back, so every row here is
+     -- after it anyway; and a row comparison here would make the index
+     -- scan start at the position and walk every final row after it (a
+     -- reader far behind would pay that on every page).
+     WHERE e.xid >= pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT 1)
+) r
+ORDER BY r.xid, r.id;
 
 -- name: EventHead :one
 -- The newest final position; no row when the log is empty.

@@ -1,24 +1,3 @@
--- name: SpellChange :one
--- Closes the current spell (if any) and opens the next one in one statement,
--- so the two share one timestamp and spells stay contiguous. The caller holds
--- the agent's row lock (AgentLockByID), so clock_timestamp() here is later
--- than the start of any spell a committed change wrote; greatest() still
--- guards against a clock that steps back. at, when given, is the instant of
--- the change instead (an automatic change takes that of the work change
--- that caused it, earlier in the same transaction).
-WITH closed AS (
-    UPDATE spells
-    SET ended_at = greatest(coalesce(sqlc.narg(at)::timestamptz, clock_timestamp()), started_at),
-        updated_at = greatest(coalesce(sqlc.narg(at)::timestamptz, clock_timestamp()), started_at)
-    WHERE agent_id = sqlc.arg(agent_id) AND ended_at IS NULL
-    RETURNING ended_at
-)
-INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
-SELECT sqlc.arg(agent_id), sqlc.arg(status_id), sqlc.arg(source),
-       sqlc.narg(reason_code), sqlc.narg(message), t.at, t.at
-FROM (SELECT coalesce((SELECT ended_at FROM closed), sqlc.narg(at)::timestamptz, clock_timestamp()) AS at) t
-RETURNING *;
-
 -- name: SpellCloseCurrent :exec
 UPDATE spells
 SET ended_at = greatest(clock_timestamp(), started_at), updated_at = greatest(clock_timestamp(), started_at)
@@ -28,7 +7,7 @@ WHERE agent_id = $1 AND ended_at IS NULL;
 SELECT * FROM spells WHERE agent_id = $1 AND ended_at IS NULL;
 
 -- name: SpellUpdateCurrentText :one
--- Same status again with another message or reason: no new spell.
+-- The current spell's text in place (PUT attributes' message).
 UPDATE spells
 SET message = sqlc.narg(message), reason_code = sqlc.narg(reason_code), updated_at = clock_timestamp()
 WHERE agent_id = sqlc.arg(agent_id) AND ended_at IS NULL
@@ -74,15 +53,9 @@ WHERE deleted_at >= sqlc.arg(start_at) AND deleted_at < sqlc.arg(end_at)
 ORDER BY deleted_at, id
 LIMIT sqlc.arg(max_rows);
 
--- name: PresenceLock :one
--- The agent's row lock and whether the wanted status exists, in one round
--- trip. The current spell must NOT be joined here: when FOR UPDATE waits
--- for another transaction, READ COMMITTED re-checks only the locked row
--- and would hand back the other tables' rows as they were before the wait
--- (a stale current spell). It is read by the next statement, which sees
--- the committed change.
-SELECT a.deleted_at AS agent_deleted_at,
-       EXISTS (SELECT 1 FROM statuses st WHERE st.id = sqlc.arg(status_id) AND st.deleted_at IS NULL) AS status_usable
-FROM agents a
-WHERE a.id = sqlc.arg(agent_id)
-FOR UPDATE OF a;
+-- name: PresenceChange :one
+-- One presence change and the record it leaves, in one statement (see
+-- presence_change in migrations/00008): outside a transaction it is one
+-- round trip that commits as it answers.
+SELECT * FROM presence_change(sqlc.arg(agent_id), sqlc.arg(status_id), sqlc.arg(source),
+                              sqlc.narg(reason_code), sqlc.narg(message), sqlc.narg(at)::timestamptz);

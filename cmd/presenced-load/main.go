@@ -32,6 +32,8 @@ type options struct {
 	agents      int
 	clients     int
 	cpuprofile  string // a directory
+	subscribers int    // events scenario; 0: its default of 100
+	burst       bool   // events and fanout: writers send together, in bursts
 }
 
 func main() {
@@ -45,6 +47,8 @@ func main() {
 	flag.IntVar(&o.agents, "agents", 10_000, "agents to seed")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent writers for the throughput scenarios")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the load program and of every node to this directory")
+	flag.IntVar(&o.subscribers, "subscribers", 100, "subscribers of the events scenario (1 shows the latency without the fan-out's CPU load)")
+	flag.BoolVar(&o.burst, "burst", false, "events and fanout: start the 16 writers together, so that they send in bursts of 16, as the load program did before")
 	flag.Parse()
 	if o.cpuprofile != "" {
 		stop, err := startCPUProfile(filepath.Join(o.cpuprofile, "load.pprof"))

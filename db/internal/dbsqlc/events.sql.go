@@ -43,28 +43,6 @@ func (q *Queries) EventHead(ctx context.Context, db DBTX) (EventHeadRow, error) 
 	return i, err
 }
 
-const EventHeldBack = `-- name: EventHeldBack :one
-SELECT EXISTS (
-    SELECT 1 FROM events
-    WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())
-      AND (xid, id) > ($1::bigint::text::xid8, $2::bigint))
-`
-
-type EventHeldBackParams struct {
-	AfterXid int64
-	AfterID  int64
-}
-
-// Whether visible events wait at or above the xmin horizon (an older
-// transaction is still open): the reader then re-reads shortly by itself,
-// since that older transaction may write no event and ring no bell.
-func (q *Queries) EventHeldBack(ctx context.Context, db DBTX, arg EventHeldBackParams) (bool, error) {
-	row := db.QueryRow(ctx, EventHeldBack, arg.AfterXid, arg.AfterID)
-	var exists bool
-	err := row.Scan(&exists)
-	return exists, err
-}
-
 const EventLag = `-- name: EventLag :one
 SELECT count(*)::bigint AS events,
        COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(e.at)), 0)::float8 AS age_seconds
@@ -142,6 +120,83 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 			&i.Kind,
 			&i.At,
 			&i.Body,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const EventListVisibleAfter = `-- name: EventListVisibleAfter :many
+SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+FROM (
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     WHERE (e.xid, e.id) > ($1::bigint::text::xid8, $2::bigint)
+       AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT $3)
+    UNION ALL
+    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+            pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+     FROM events e
+     -- Not also "after the position": that position is below an earlier
+     -- snapshot's xmin, and xmin never goes back, so every row here is
+     -- after it anyway; and a row comparison here would make the index
+     -- scan start at the position and walk every final row after it (a
+     -- reader far behind would pay that on every page).
+     WHERE e.xid >= pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.xid, e.id
+     LIMIT 1)
+) r
+ORDER BY r.xid, r.id
+`
+
+type EventListVisibleAfterParams struct {
+	AfterXid int64
+	AfterID  int64
+	MaxRows  int32
+}
+
+type EventListVisibleAfterRow struct {
+	Xid     int64
+	ID      int64
+	Topic   string
+	Kind    string
+	At      time.Time
+	Body    []byte
+	Horizon int64
+}
+
+// The listener's read, one statement for one snapshot: the next final
+// events after a position (below the snapshot's xmin, where every
+// transaction has ended), then at most one visible event at or above
+// xmin, which says that committed events are held back behind an older
+// open transaction. Each row carries that xmin as horizon. Only one held
+// row: behind a long transaction (a big batch, a sweep) every doorbell
+// would otherwise fetch the whole held-back page again.
+func (q *Queries) EventListVisibleAfter(ctx context.Context, db DBTX, arg EventListVisibleAfterParams) ([]EventListVisibleAfterRow, error) {
+	rows, err := db.Query(ctx, EventListVisibleAfter, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []EventListVisibleAfterRow{}
+	for rows.Next() {
+		var i EventListVisibleAfterRow
+		if err := rows.Scan(
+			&i.Xid,
+			&i.ID,
+			&i.Topic,
+			&i.Kind,
+			&i.At,
+			&i.Body,
+			&i.Horizon,
 		); err != nil {
 			return nil, err
 		}

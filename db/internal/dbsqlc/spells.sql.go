@@ -10,53 +10,12 @@ import (
 	"time"
 )
 
-const PresenceLock = `-- name: PresenceLock :one
-SELECT a.deleted_at AS agent_deleted_at,
-       EXISTS (SELECT 1 FROM statuses st WHERE st.id = $1 AND st.deleted_at IS NULL) AS status_usable
-FROM agents a
-WHERE a.id = $2
-FOR UPDATE OF a
+const PresenceChange = `-- name: PresenceChange :one
+SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at FROM presence_change($1, $2, $3,
+                              $4, $5, $6::timestamptz)
 `
 
-type PresenceLockParams struct {
-	StatusID string
-	AgentID  string
-}
-
-type PresenceLockRow struct {
-	AgentDeletedAt *time.Time
-	StatusUsable   bool
-}
-
-// The agent's row lock and whether the wanted status exists, in one round
-// trip. The current spell must NOT be joined here: when FOR UPDATE waits
-// for another transaction, READ COMMITTED re-checks only the locked row
-// and would hand back the other tables' rows as they were before the wait
-// (a stale current spell). It is read by the next statement, which sees
-// the committed change.
-func (q *Queries) PresenceLock(ctx context.Context, db DBTX, arg PresenceLockParams) (PresenceLockRow, error) {
-	row := db.QueryRow(ctx, PresenceLock, arg.StatusID, arg.AgentID)
-	var i PresenceLockRow
-	err := row.Scan(&i.AgentDeletedAt, &i.StatusUsable)
-	return i, err
-}
-
-const SpellChange = `-- name: SpellChange :one
-WITH closed AS (
-    UPDATE spells
-    SET ended_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at),
-        updated_at = greatest(coalesce($6::timestamptz, clock_timestamp()), started_at)
-    WHERE agent_id = $1 AND ended_at IS NULL
-    RETURNING ended_at
-)
-INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
-SELECT $1, $2, $3,
-       $4, $5, t.at, t.at
-FROM (SELECT coalesce((SELECT ended_at FROM closed), $6::timestamptz, clock_timestamp()) AS at) t
-RETURNING id, agent_id, status_id, source, reason_code, message, started_at, ended_at, duration, is_current, at_capacity_ms, idle_ms, average_capacity, updated_at, deleted_at, configured_capacity, configured_interrupt_capacity
-`
-
-type SpellChangeParams struct {
+type PresenceChangeParams struct {
 	AgentID    string
 	StatusID   string
 	Source     string
@@ -65,15 +24,11 @@ type SpellChangeParams struct {
 	At         *time.Time
 }
 
-// Closes the current spell (if any) and opens the next one in one statement,
-// so the two share one timestamp and spells stay contiguous. The caller holds
-// the agent's row lock (AgentLockByID), so clock_timestamp() here is later
-// than the start of any spell a committed change wrote; greatest() still
-// guards against a clock that steps back. at, when given, is the instant of
-// the change instead (an automatic change takes that of the work change
-// that caused it, earlier in the same transaction).
-func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParams) (Spell, error) {
-	row := db.QueryRow(ctx, SpellChange,
+// One presence change and the record it leaves, in one statement (see
+// presence_change in migrations/00008): outside a transaction it is one
+// round trip that commits as it answers.
+func (q *Queries) PresenceChange(ctx context.Context, db DBTX, arg PresenceChangeParams) (PresenceRecord, error) {
+	row := db.QueryRow(ctx, PresenceChange,
 		arg.AgentID,
 		arg.StatusID,
 		arg.Source,
@@ -81,25 +36,24 @@ func (q *Queries) SpellChange(ctx context.Context, db DBTX, arg SpellChangeParam
 		arg.Message,
 		arg.At,
 	)
-	var i Spell
+	var i PresenceRecord
 	err := row.Scan(
-		&i.ID,
 		&i.AgentID,
 		&i.StatusID,
-		&i.Source,
-		&i.ReasonCode,
+		&i.StatusLabel,
+		&i.SystemPresence,
+		&i.IsAway,
+		&i.State,
+		&i.RoutingStatus,
 		&i.Message,
-		&i.StartedAt,
-		&i.EndedAt,
-		&i.Duration,
-		&i.IsCurrent,
-		&i.AtCapacityMs,
-		&i.IdleMs,
-		&i.AverageCapacity,
-		&i.UpdatedAt,
-		&i.DeletedAt,
-		&i.ConfiguredCapacity,
-		&i.ConfiguredInterruptCapacity,
+		&i.ReasonCode,
+		&i.Source,
+		&i.Since,
+		&i.SpellID,
+		&i.CapacityConfigured,
+		&i.CapacityInUse,
+		&i.Queues,
+		&i.AgentDeletedAt,
 	)
 	return i, err
 }
@@ -410,7 +364,7 @@ type SpellUpdateCurrentTextParams struct {
 	AgentID    string
 }
 
-// Same status again with another message or reason: no new spell.
+// The current spell's text in place (PUT attributes' message).
 func (q *Queries) SpellUpdateCurrentText(ctx context.Context, db DBTX, arg SpellUpdateCurrentTextParams) (Spell, error) {
 	row := db.QueryRow(ctx, SpellUpdateCurrentText, arg.Message, arg.ReasonCode, arg.AgentID)
 	var i Spell
