@@ -89,13 +89,19 @@ func viaHTTPBody(base string, c *http.Client) func(ctx context.Context, agent, b
 
 // scenarioPresence: presence changes per second through HTTP against the
 // same transaction issued directly with pgx (the ceiling), 16 clients over
-// 10,000 agents, triggers and NOTIFY included in both.
+// 10,000 agents, triggers and NOTIFY included in both. A first direct run,
+// not counted, touches every seeded agent and spell: measured first, the
+// direct figure paid for that and came out below HTTP's. The direct run is
+// then made before and after the HTTP run, and the better of the two is
+// the ceiling, so the ratio errs against HTTP.
 func scenarioPresence(ctx context.Context, e *env, o options) error {
-	ceiling, err := throughput(ctx, o.clients, o.agents, o.duration, direct(e.db))
+	if _, err := throughput(ctx, o.clients, o.agents, min(o.duration, 3*time.Second), direct(e.db)); err != nil {
+		return err
+	}
+	before, err := throughput(ctx, o.clients, o.agents, o.duration, direct(e.db))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("direct (pgx, no HTTP):   %7.0f changes/s\n", ceiling)
 	n, err := e.startNode(ctx)
 	if err != nil {
 		return err
@@ -104,6 +110,12 @@ func scenarioPresence(ctx context.Context, e *env, o options) error {
 	if err != nil {
 		return err
 	}
+	after, err := throughput(ctx, o.clients, o.agents, o.duration, direct(e.db))
+	if err != nil {
+		return err
+	}
+	ceiling := max(before, after)
+	fmt.Printf("direct (pgx, no HTTP):   %7.0f changes/s (runs before and after HTTP: %.0f, %.0f)\n", ceiling, before, after)
 	fmt.Printf("through HTTP:            %7.0f changes/s = %.0f%% of the direct ceiling (target ≥ 70%%)\n", got, 100*got/ceiling)
 	return nil
 }
