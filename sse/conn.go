@@ -82,8 +82,10 @@ type connWriter struct {
 	body       *bytes.Buffer // what r3labs wrote since the last write to conn; nil when empty
 	written    int64         // bytes written to conn, for the access log
 
-	mu  sync.Mutex
-	err error // once set, every write fails at once
+	mu       sync.Mutex
+	err      error       // once set, every write fails at once
+	deadline time.Time   // the write deadline set last by arm
+	broken   atomic.Bool // err is set
 }
 
 // wireBuffer is the buffer of one write to the connection.
@@ -199,23 +201,41 @@ func (cw *connWriter) writeHeader(out *bytes.Buffer) {
 	out.WriteString("\r\n")
 }
 
-// arm sets the deadline of the next write. It holds mu so that it cannot
-// push back the past deadline that abort sets.
+// arm makes sure the next write has a deadline. It holds mu so that it
+// cannot push back the past deadline that abort sets.
+//
+// It moves the deadline only once less than 90 % of the timeout is left,
+// so a write may fail after 90 % of WriteTimeout rather than all of it:
+// setting a deadline (a runtime timer update under the poller's lock)
+// before every write was 4 % of a fan-out node's CPU at 100,000
+// deliveries a second.
 func (cw *connWriter) arm() error {
 	cw.mu.Lock()
 	defer cw.mu.Unlock()
 	if cw.err != nil {
 		return cw.err
 	}
-	if err := cw.conn.SetWriteDeadline(time.Now().Add(cw.timeout)); err != nil {
+	now := time.Now()
+	if cw.deadline.Sub(now) > cw.timeout-cw.timeout/10 {
+		return nil
+	}
+	deadline := now.Add(cw.timeout)
+	if err := cw.conn.SetWriteDeadline(deadline); err != nil {
 		cw.err = err
+		cw.broken.Store(true)
 		cw.cancel()
 		return err
 	}
+	cw.deadline = deadline
 	return nil
 }
 
+// failed returns the error that ended the stream, if any. r3labs makes
+// several Writes per event: they check a flag, not the lock.
 func (cw *connWriter) failed() error {
+	if !cw.broken.Load() {
+		return nil
+	}
 	cw.mu.Lock()
 	defer cw.mu.Unlock()
 	return cw.err
@@ -225,6 +245,7 @@ func (cw *connWriter) fail(err error) {
 	cw.mu.Lock()
 	if cw.err == nil {
 		cw.err = err
+		cw.broken.Store(true)
 	}
 	cw.mu.Unlock()
 	cw.cancel()
@@ -235,6 +256,7 @@ func (cw *connWriter) abort() {
 	defer cw.mu.Unlock()
 	if cw.err == nil {
 		cw.err = errStreamEnded
+		cw.broken.Store(true)
 	}
 	_ = cw.conn.SetWriteDeadline(time.Now())
 }
