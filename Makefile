@@ -53,6 +53,8 @@ test-deps: ## Install what tests need beyond Go: Debian's chromium for the brows
 test: verify test-deps ## Verify, then run every test against real PostgreSQL (the race detector on concurrent packages).
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
+	@# Every benchmark once, so that none rots between runs of make bench (~30 s).
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 10m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./query/
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./query/
 
