@@ -92,8 +92,11 @@ func viaHTTPBody(base string, c *http.Client) func(ctx context.Context, agent, b
 // 10,000 agents, triggers and NOTIFY included in both. A first direct run,
 // not counted, touches every seeded agent and spell: measured first, the
 // direct figure paid for that and came out below HTTP's. The direct run is
-// then made before and after the HTTP run, and the better of the two is
-// the ceiling, so the ratio errs against HTTP.
+// then made before and after the HTTP run, and the ceiling is their mean:
+// throughput drifts down as the run goes on (the log and the spells grow,
+// autovacuum comes by; before/after differed by up to 25 %), and the HTTP
+// run sits between them. The ratio to the better of the two is printed
+// too.
 func scenarioPresence(ctx context.Context, e *env, o options) error {
 	if _, err := throughput(ctx, o.clients, o.agents, min(o.duration, 3*time.Second), direct(e.db)); err != nil {
 		return err
@@ -114,9 +117,10 @@ func scenarioPresence(ctx context.Context, e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	ceiling := max(before, after)
-	fmt.Printf("direct (pgx, no HTTP):   %7.0f changes/s (runs before and after HTTP: %.0f, %.0f)\n", ceiling, before, after)
-	fmt.Printf("through HTTP:            %7.0f changes/s = %.0f%% of the direct ceiling (target ≥ 70%%)\n", got, 100*got/ceiling)
+	ceiling := (before + after) / 2
+	fmt.Printf("direct (pgx, no HTTP):   %7.0f changes/s (mean of the runs before and after HTTP: %.0f, %.0f)\n", ceiling, before, after)
+	fmt.Printf("through HTTP:            %7.0f changes/s = %.0f%% of the direct ceiling (target ≥ 70%%); %.0f%% of the better direct run\n",
+		got, 100*got/ceiling, 100*got/max(before, after))
 	return nil
 }
 
