@@ -150,30 +150,37 @@ func TestStream_HTTP2KeepsTheNetHTTPPath(t *testing.T) {
 	}
 }
 
-// slowConns makes every write to a server connection take a while and
-// counts them, so that events queue up behind the writer.
-type slowConns struct {
+// countingConns wraps a test server's listener: on the connections it
+// accepts it counts the writes and the write deadlines set, and makes
+// every write take writeDelay, so that events queue up behind the writer.
+type countingConns struct {
 	net.Listener
-	writes atomic.Int64
+	writeDelay        time.Duration
+	writes, deadlines atomic.Int64
 }
 
-func (l *slowConns) Accept() (net.Conn, error) {
+func (l *countingConns) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &slowConn{Conn: c, l: l}, nil
+	return &countingConn{Conn: c, l: l}, nil
 }
 
-type slowConn struct {
+type countingConn struct {
 	net.Conn
-	l *slowConns
+	l *countingConns
 }
 
-func (c *slowConn) Write(p []byte) (int, error) {
+func (c *countingConn) Write(p []byte) (int, error) {
 	c.l.writes.Add(1)
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(c.l.writeDelay)
 	return c.Conn.Write(p)
+}
+
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	c.l.deadlines.Add(1)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // TestCoalescedWritesNeverHoldBackTheLastEvent publishes a burst to a
@@ -181,9 +188,9 @@ func (c *slowConn) Write(p []byte) (int, error) {
 // together, in fewer writes than events, and the last one is not held
 // back waiting for an event that never comes.
 func TestCoalescedWritesNeverHoldBackTheLastEvent(t *testing.T) {
-	var slow *slowConns
+	var slow *countingConns
 	f := newFixture(t, Config{Heartbeat: time.Hour}, func(s *httptest.Server) {
-		slow = &slowConns{Listener: s.Listener}
+		slow = &countingConns{Listener: s.Listener, writeDelay: 5 * time.Millisecond}
 		s.Listener = slow
 	})
 	ts := f.stream("/v1/events?topic=statuses", "")
@@ -206,38 +213,14 @@ func TestCoalescedWritesNeverHoldBackTheLastEvent(t *testing.T) {
 	ts.expectEvents(ev)
 }
 
-// deadlineConns counts the write deadlines set on server connections.
-type deadlineConns struct {
-	net.Listener
-	sets atomic.Int64
-}
-
-func (l *deadlineConns) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &deadlineConn{Conn: c, l: l}, nil
-}
-
-type deadlineConn struct {
-	net.Conn
-	l *deadlineConns
-}
-
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	c.l.sets.Add(1)
-	return c.Conn.SetWriteDeadline(t)
-}
-
 // TestHijackedStream_DeadlineNotMovedOnEveryWrite: events written one by
 // one within a tenth of WriteTimeout share one write deadline (setting it
 // was 4 % of a fan-out node's CPU); a stuck client still loses its stream
 // (TestWriteTimeout).
 func TestHijackedStream_DeadlineNotMovedOnEveryWrite(t *testing.T) {
-	var conns *deadlineConns
+	var conns *countingConns
 	f := newFixture(t, Config{Heartbeat: time.Hour, WriteTimeout: time.Minute}, func(s *httptest.Server) {
-		conns = &deadlineConns{Listener: s.Listener}
+		conns = &countingConns{Listener: s.Listener}
 		s.Listener = conns
 	})
 	ts := f.stream("/v1/events?topic=statuses", "")
@@ -246,7 +229,7 @@ func TestHijackedStream_DeadlineNotMovedOnEveryWrite(t *testing.T) {
 	for i := range n {
 		ts.expectEvents(f.emit("statuses", "status", fmt.Sprintf(`{"n":%d}`, i)))
 	}
-	if got := conns.sets.Load(); got > 3 {
+	if got := conns.deadlines.Load(); got > 3 {
 		t.Errorf("%d separate writes set the write deadline %d times", n, got)
 	}
 }
