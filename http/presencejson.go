@@ -8,31 +8,16 @@ import (
 )
 
 // The bulk read answers with up to 10,000 records, and encoding/json spent
-// 8.5 ms of CPU on them by reflection. appendPresenceList writes the same
+// 8.5 ms of CPU on them by reflection. This file writes the same
 // bytes by hand: field by field in the struct's order, under the same
 // names, null for nil pointers and slices. Strings of plain printable
 // ASCII (ids, statuses, states: nearly all of them) are copied as they
 // are; any other string is handed to encoding/json, so that its escaping
 // (HTML characters, control characters, U+2028, invalid UTF-8) is
 // encoding/json's own. TestAppendPresenceList compares the two over
-// randomized records, and fails when presence.Record gains a field this
+// randomized records (through the handler's steps: appendListItem, then
+// appendListEnd), and fails when presence.Record gains a field this
 // does not write.
-
-// appendPresenceList appends what json.Marshal(listBody[*presence.Record]{
-// Items: items, NextCursor: next}) returns, and fails where it would.
-func appendPresenceList(b []byte, items []*presence.Record, next string) ([]byte, error) {
-	if items == nil {
-		return appendListEnd(append(b, `{"items":null`...), next), nil
-	}
-	b = append(b, `{"items":[`...)
-	for i, r := range items {
-		var err error
-		if b, err = appendListItem(b, i, r); err != nil {
-			return nil, err
-		}
-	}
-	return appendListEnd(append(b, ']'), next), nil
-}
 
 // appendListItem appends the i-th record of a list opened with
 // `{"items":[`.

@@ -203,3 +203,20 @@ func BenchmarkPresenceListJSON(b *testing.B) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// appendPresenceList is the bulk handler's assembly over a slice: it
+// appends what json.Marshal(listBody[*presence.Record]{
+// Items: items, NextCursor: next}) returns, and fails where it would.
+func appendPresenceList(b []byte, items []*presence.Record, next string) ([]byte, error) {
+	if items == nil {
+		return appendListEnd(append(b, `{"items":null`...), next), nil
+	}
+	b = append(b, `{"items":[`...)
+	for i, r := range items {
+		var err error
+		if b, err = appendListItem(b, i, r); err != nil {
+			return nil, err
+		}
+	}
+	return appendListEnd(append(b, ']'), next), nil
+}
