@@ -25,6 +25,9 @@ import (
 func TestSecurityDefinerFunctionsPinSearchPath(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)
+	// One made after the migrations, as a later migration would.
+	_, err := d.Pool().Exec(ctx, `CREATE FUNCTION public.made_later() RETURNS int LANGUAGE sql AS 'SELECT 1'`)
+	ok(t, err)
 	rows, err := d.Pool().Query(ctx, `
 		SELECT p.oid::regprocedure::text, coalesce(p.proconfig, '{}')
 		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -211,12 +214,14 @@ func TestReportRoleIsReadOnly(t *testing.T) {
 }
 
 // TestReportRoleCannotCallPublicFunctions: no function of the service's
-// schema is executable by the reporting role; reports go through the
-// report schema. A migration that adds a function in public revokes
-// EXECUTE from PUBLIC (or this fails).
+// schema is executable by the reporting role, including one made after the
+// migrations; reports go through the report schema.
 func TestReportRoleCannotCallPublicFunctions(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)
+	// One made after the migrations, as a later migration would.
+	_, err := d.Pool().Exec(ctx, `CREATE FUNCTION public.made_later() RETURNS int LANGUAGE sql AS 'SELECT 1'`)
+	ok(t, err)
 	rows, err := d.Pool().Query(ctx, `
 		SELECT p.oid::regprocedure::text
 		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

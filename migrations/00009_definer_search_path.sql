@@ -23,8 +23,10 @@
 -- their owner and needs no grant, triggers are not checked for it, and a
 -- reporting user has no business calling presence_change or event_append
 -- (they would fail on table rights anyway; now they fail at the call).
--- Functions added later keep the default (EXECUTE for PUBLIC) unless their
--- migration revokes it; TestReportRoleCannotCallPublicFunctions guards it.
+-- Functions the migrating role makes later get no EXECUTE for PUBLIC
+-- either (ALTER DEFAULT PRIVILEGES, this database); a function in report
+-- is granted to presence_reporting by its migration, as before.
+-- TestReportRoleCannotCallPublicFunctions guards it.
 
 -- +goose Up
 -- +goose StatementBegin
@@ -87,8 +89,10 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 -- +goose Down
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
 -- +goose StatementBegin
 DO $$
 DECLARE f regprocedure;
