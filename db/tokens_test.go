@@ -300,7 +300,7 @@ func TestTokenExpiry(t *testing.T) {
 	if first != nil {
 		t.Fatal("a first-start admin token was made beside a live one")
 	}
-	_, err = d.Pool().Exec(ctx, `UPDATE tokens SET expires_at = now() - interval '1 second', created_at = now() - interval '1 hour' WHERE id = $1`, tok.ID)
+	_, err = d.Pool().Exec(ctx, `UPDATE tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, tok.ID)
 	ok(t, err)
 	_, err = d.Authenticate(ctx, secret)
 	mustReason(t, err, "token_expired")
