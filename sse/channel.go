@@ -82,7 +82,7 @@ func (b *Broker) applyChannelChange(c *channelChange) (evicted []*subscriber) {
 	}
 	var forbidden []*subscriber
 	for s := range subs {
-		if allowed := allowedTopics(c.topics, s.allow); len(allowed) < len(c.topics) {
+		if !readsAll(c.topics, s.allow) {
 			forbidden = append(forbidden, s)
 			continue
 		}
@@ -153,26 +153,18 @@ func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
 	return true
 }
 
-// allowedTopics returns the topics that allow lets through: topics itself
-// when that is all of them (sets are shared, never changed), a new set
-// otherwise.
-func allowedTopics(topics map[presence.Topic]struct{}, allow func(presence.Topic) bool) map[presence.Topic]struct{} {
+// readsAll reports whether allow lets every topic through (nil allows
+// everything).
+func readsAll(topics map[presence.Topic]struct{}, allow func(presence.Topic) bool) bool {
 	if allow == nil {
-		return topics
+		return true
 	}
 	for t := range topics {
-		if allow(t) {
-			continue
+		if !allow(t) {
+			return false
 		}
-		out := make(map[presence.Topic]struct{}, len(topics))
-		for u := range topics {
-			if allow(u) {
-				out[u] = struct{}{}
-			}
-		}
-		return out
 	}
-	return topics
+	return true
 }
 
 // setChannelTopics gives a channel stream the topics loaded at connect,
