@@ -73,12 +73,19 @@ func reportingLogin(t *testing.T, d *db.DB) *pgx.Conn {
 	password := "pw-" + role
 	_, err := d.Pool().Exec(ctx, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE presence_reporting`, role, password))
 	ok(t, err)
-	t.Cleanup(func() { _, _ = d.Pool().Exec(ctx, "DROP ROLE IF EXISTS "+role) })
+	t.Cleanup(func() {
+		if _, err := d.Pool().Exec(ctx, "DROP ROLE IF EXISTS "+role); err != nil {
+			t.Errorf("drop the test role: %v", err)
+		}
+	})
 	cfg := d.Pool().Config().ConnConfig.Copy()
 	cfg.User, cfg.Password = role, password
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	ok(t, err)
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	t.Cleanup(func() {
+		_, _ = conn.Exec(ctx, "DISCARD TEMP") // the role owns nothing once gone: DROP ROLE works
+		_ = conn.Close(ctx)
+	})
 	var who string
 	ok(t, conn.QueryRow(ctx, `SELECT current_user`).Scan(&who))
 	if who != role {
