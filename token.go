@@ -40,6 +40,12 @@ type Token struct {
 	CreatedAt time.Time  `json:"created_at"`
 	CreatedBy *string    `json:"created_by"` // the id of the token that created it; nil from the command line
 	RevokedAt *time.Time `json:"revoked_at"`
+	ExpiresAt *time.Time `json:"expires_at"` // from then on the token is refused; nil: never
+}
+
+// Expired reports whether t has expired at now.
+func (t *Token) Expired(now time.Time) bool {
+	return t != nil && t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
 }
 
 // TokenInput asks for a new token.
@@ -47,11 +53,29 @@ type TokenInput struct {
 	Scopes  []string `json:"scopes"`
 	AgentID *string  `json:"agent_id,omitempty"`
 	Name    *string  `json:"name,omitempty"`
+	// ExpiresAt is when the token stops working, RFC 3339 (a string here
+	// so that a malformed one is a 422 naming the field); nil: never.
+	ExpiresAt *string `json:"expires_at,omitempty"`
+}
+
+// Expiry returns ExpiresAt parsed: nil when unset or malformed (Validate
+// refuses a malformed one).
+func (in *TokenInput) Expiry() *time.Time {
+	if in.ExpiresAt == nil {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, *in.ExpiresAt)
+	if err != nil {
+		return nil
+	}
+	return &t
 }
 
 // Validate checks a token request: at least one known scope, a valid agent
 // id, no agent-bound admin token, a name of at most MaxNameLength
-// characters. It folds duplicate scopes and sorts them.
+// characters, an expiry in RFC 3339 that is in the future. It folds
+// duplicate scopes and sorts them. Whether the agent exists is the
+// TokenService's to check.
 func (in *TokenInput) Validate() error {
 	if len(in.Scopes) == 0 {
 		return Errorf(EINVALID, "scopes must hold at least one of %v.", Scopes)
@@ -68,6 +92,15 @@ func (in *TokenInput) Validate() error {
 		}
 		if slices.Contains(in.Scopes, ScopeAdmin) {
 			return Errorf(EINVALID, "An admin token cannot be bound to an agent.")
+		}
+	}
+	if in.ExpiresAt != nil {
+		t, err := time.Parse(time.RFC3339, *in.ExpiresAt)
+		if err != nil {
+			return ReasonErrorf(EINVALID, "invalid_expires_at", "expires_at %q must be an RFC 3339 time, e.g. 2030-01-31T18:00:00Z.", truncate(*in.ExpiresAt, 80))
+		}
+		if !t.After(time.Now()) {
+			return ReasonErrorf(EINVALID, "invalid_expires_at", "expires_at %s is not in the future.", *in.ExpiresAt)
 		}
 	}
 	if in.Name != nil {
@@ -87,7 +120,7 @@ type TokenFilter struct {
 type TokenService interface {
 	// CreateToken creates a token with a fresh random secret and returns
 	// it with that secret, which is not stored and cannot be shown again.
-	// EINVALID.
+	// EINVALID, also for an agent_id that names no (live) agent.
 	CreateToken(ctx context.Context, in TokenInput) (*Token, string, error)
 
 	// EnsureToken stores a token whose secret the operator chose (the
@@ -104,7 +137,8 @@ type TokenService interface {
 	RevokeToken(ctx context.Context, id string) error
 
 	// Authenticate returns the live token whose secret this is.
-	// EUNAUTHORIZED when there is none or it is revoked.
+	// EUNAUTHORIZED when there is none or it is revoked; with the reason
+	// token_expired when it has expired.
 	Authenticate(ctx context.Context, secret string) (*Token, error)
 }
 

@@ -17,7 +17,7 @@ var _ presence.ChannelService = (*DB)(nil)
 const MaxChannelTopics = 100_000
 
 func channelFromRow(r dbsqlc.Channel) *presence.Channel {
-	return &presence.Channel{ID: r.ID, Topics: r.Topics, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	return &presence.Channel{ID: r.ID, Topics: r.Topics, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, OwnerTokenID: r.OwnerTokenID}
 }
 
 // validTopics checks a channel topic list: 1..MaxChannelTopics topic
@@ -53,7 +53,11 @@ func (db *DB) CreateChannel(ctx context.Context, topics []string) (*presence.Cha
 	if err != nil {
 		return nil, err
 	}
-	row, err := db.q.ChannelCreate(ctx, db.pool, topics)
+	var owner *string
+	if t := presence.TokenFromContext(ctx); t != nil {
+		owner = &t.ID
+	}
+	row, err := db.q.ChannelCreate(ctx, db.pool, dbsqlc.ChannelCreateParams{Topics: topics, OwnerTokenID: owner})
 	if err != nil {
 		return nil, interpretError(err)
 	}

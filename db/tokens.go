@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,12 +51,13 @@ func hashSecret(secret string) []byte {
 func tokenFromRow(r dbsqlc.Token) *presence.Token {
 	return &presence.Token{
 		ID: r.ID, Name: r.Name, Scopes: r.Scopes, AgentID: r.AgentID,
-		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, RevokedAt: r.RevokedAt,
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt,
 	}
 }
 
 func tokenParams(in presence.TokenInput, hash []byte) dbsqlc.TokenCreateParams {
-	return dbsqlc.TokenCreateParams{Name: deref(in.Name, ""), SecretHash: hash, Scopes: in.Scopes, AgentID: in.AgentID}
+	return dbsqlc.TokenCreateParams{Name: deref(in.Name, ""), SecretHash: hash, Scopes: in.Scopes, AgentID: in.AgentID,
+		ExpiresAt: in.Expiry()}
 }
 
 // CreateToken implements presence.TokenService.
@@ -66,6 +68,15 @@ func (db *DB) CreateToken(ctx context.Context, in presence.TokenInput) (*presenc
 	secret := newSecret()
 	var t *presence.Token
 	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
+		if in.AgentID != nil {
+			a, err := db.q.AgentGetByID(ctx, tx, *in.AgentID)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && a.DeletedAt != nil) {
+				return presence.ReasonErrorf(presence.EINVALID, "agent_not_found",
+					"agent_id %q names no agent; create the agent first.", *in.AgentID)
+			} else if err != nil {
+				return err
+			}
+		}
 		row, err := db.q.TokenCreate(ctx, tx, tokenParams(in, hashSecret(secret)))
 		t = tokenFromRow(row)
 		return err
@@ -88,7 +99,8 @@ func (db *DB) EnsureToken(ctx context.Context, secret string, in presence.TokenI
 	hash := hashSecret(secret)
 	var t *presence.Token
 	err := db.inAuditedTx(ctx, func(tx pgx.Tx) error {
-		if err := db.q.TokenEnsure(ctx, tx, dbsqlc.TokenEnsureParams(tokenParams(in, hash))); err != nil {
+		p := tokenParams(in, hash)
+		if err := db.q.TokenEnsure(ctx, tx, dbsqlc.TokenEnsureParams{Name: p.Name, SecretHash: p.SecretHash, Scopes: p.Scopes, AgentID: p.AgentID}); err != nil {
 			return err
 		}
 		row, err := db.q.TokenGetByHash(ctx, tx, hash)
@@ -179,7 +191,12 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*presence.Token,
 	if subtle.ConstantTimeCompare(row.SecretHash, hash) != 1 || row.RevokedAt != nil {
 		return nil, errBadToken
 	}
-	return tokenFromRow(row), nil
+	t := tokenFromRow(row)
+	if t.Expired(time.Now()) {
+		return nil, presence.ReasonErrorf(presence.EUNAUTHORIZED, "token_expired",
+			"The token expired at %s.", t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return t, nil
 }
 
 var errBadToken = presence.Errorf(presence.EUNAUTHORIZED, "The token is unknown or revoked.")

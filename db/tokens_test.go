@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
@@ -20,6 +21,7 @@ import (
 func TestTokens(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
 	t.Run("CreateAuthenticateRevoke", func(t *testing.T) {
 		tok, secret, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeWrite, presence.ScopeRead}, AgentID: ptr("a1")})
 		ok(t, err)
@@ -196,6 +198,7 @@ func TestDumpHoldsNoTokenSecret(t *testing.T) {
 	d := db.NewDB(url)
 	ok(t, d.Open(ctx))
 	defer d.Close()
+	mustAgent(t, d, "a1")
 
 	var secrets []string
 	_, s, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}, Name: ptr("wallboard")})
@@ -275,4 +278,37 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestTokenExpiry: a token with expires_at authenticates until then and is
+// refused with token_expired from then on; a first-start admin token
+// counts only while it lives, and itself never expires.
+func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	tok, secret, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeAdmin}, ExpiresAt: &at})
+	ok(t, err)
+	if tok.ExpiresAt == nil || tok.ExpiresAt.UTC().Format(time.RFC3339) != at {
+		t.Fatalf("expires_at = %v, want %s", tok.ExpiresAt, at)
+	}
+	_, err = d.Authenticate(ctx, secret)
+	ok(t, err)
+	// A live admin token with an expiry: no first-start token is made.
+	first, _, err := d.CreateFirstAdminToken(ctx, "first")
+	ok(t, err)
+	if first != nil {
+		t.Fatal("a first-start admin token was made beside a live one")
+	}
+	_, err = d.Pool().Exec(ctx, `UPDATE tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, tok.ID)
+	ok(t, err)
+	_, err = d.Authenticate(ctx, secret)
+	mustReason(t, err, "token_expired")
+	mustCode(t, err, presence.EUNAUTHORIZED)
+	// Every admin token has expired: the next start makes one, which never expires.
+	first, _, err = d.CreateFirstAdminToken(ctx, "first")
+	ok(t, err)
+	if first == nil || first.ExpiresAt != nil {
+		t.Fatalf("first-start admin token after the others expired: %+v", first)
+	}
 }

@@ -29,7 +29,7 @@ var rules = map[string]rule{
 	"GET /":             open(), // the wallboard page; its data comes through authorized fetches and streams
 	"GET /{$}":          open(), // the same, registered exactly
 	"/":                 open(), // the not-found answer
-	"GET /metrics":      {scope: presence.ScopeRead, target: global, public: func(s *Server) bool { return s.Security.PublicMetrics }},
+	"GET /metrics":      {scope: presence.ScopeRead, target: unbound, public: func(s *Server) bool { return s.Security.PublicMetrics }},
 
 	// The wallboard's script and style sheet: no data in them.
 	"GET /wallboard/{file}": open(),
@@ -62,7 +62,7 @@ var rules = map[string]rule{
 	"GET /v1/spells":               read(queryAgents("agent")),
 	"GET /v1/spells/updated":       read(everyAgent),
 	"GET /v1/spells/deleted":       read(everyAgent),
-	"GET /v1/spells/{id}":          read(everyAgent),
+	"GET /v1/spells/{id}":          read(spellAgent("id")),
 	"DELETE /v1/spells/{id}":       admin(),
 	"POST /v1/spells/{id}/restore": admin(),
 
@@ -84,7 +84,9 @@ var rules = map[string]rule{
 	"POST /v1/work/{wid}/release":                            admin(),
 
 	// Streams: which topics a token may read is checked per topic
-	// (AuthorizeTopic), at connect and when a channel's topics change.
+	// (AuthorizeTopic), at connect and when a channel's topics change. A
+	// channel is its owner's (and any admin token's): the handlers answer
+	// 404 to other tokens (ownChannel).
 	"GET /v1/events":                      read(global).asStream(),
 	"GET /v1/channels/{id}/events":        read(global).asStream(),
 	"POST /v1/channels":                   read(global),
@@ -114,15 +116,21 @@ type rule struct {
 
 // target says which agents a request acts on, for agent-bound tokens.
 type target struct {
-	global bool // no agent's data: definitions, channels, streams (topics are checked apart)
+	global  bool // no agent's data: definitions, channels, streams (topics are checked apart)
+	unbound bool // the whole node (metrics): no agent-bound token, read:all or not
 	// agents returns the ids of the agents the request acts on; nil, or
 	// none returned, means every agent.
 	agents func(s *Server, r *http.Request) ([]string, error)
+	// hidden, when set, is the error for a bound token that may not act
+	// on the agent: the not-found of the thing, so that a token does not
+	// learn that another agent's exists.
+	hidden func(r *http.Request) error
 }
 
 var (
 	everyAgent = target{}
 	global     = target{global: true}
+	unbound    = target{unbound: true}
 )
 
 func open() rule { return rule{} }
@@ -171,6 +179,25 @@ func workAgent(name string) target {
 		}
 		id, err := s.WorkAgents.WorkAgent(r.Context(), r.PathValue(name))
 		return []string{id}, err
+	}}
+}
+
+// spellAgent is the agent of the spell named by a path wildcard; another
+// agent's spell is not found.
+func spellAgent(name string) target {
+	notFound := func(r *http.Request) error {
+		return presence.ReasonErrorf(presence.ENOTFOUND, "spell_not_found", "Spell %q does not exist.", r.PathValue(name))
+	}
+	return target{hidden: notFound, agents: func(s *Server, r *http.Request) ([]string, error) {
+		id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+		if err != nil || id < 1 || s.SpellService == nil {
+			return nil, notFound(r)
+		}
+		sp, err := s.SpellService.FindSpellByID(r.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		return []string{sp.AgentID}, nil
 	}}
 }
 
@@ -291,7 +318,7 @@ func (s *Server) guard(pattern string, h http.Handler) http.Handler {
 			if info != nil {
 				info.handoff = h
 			}
-			ctx, done, err := s.auth.streams.enter(hctx, tok.ID, s.maxStreams())
+			ctx, done, err := s.auth.streams.enter(hctx, tok.ID, tok.ExpiresAt, s.maxStreams())
 			if err != nil {
 				w.Header().Set("Retry-After", "5")
 				s.Error(w, r, err)
@@ -342,6 +369,9 @@ func (s *Server) authorize(r *http.Request, ru rule, tok *presence.Token) error 
 	if !tok.Has(ru.scope) {
 		return presence.Errorf(presence.EFORBIDDEN, "This token lacks the scope %s.", ru.scope)
 	}
+	if ru.target.unbound && tok.Bound() {
+		return presence.Errorf(presence.EFORBIDDEN, "This token is bound to agent %q; this route needs a token bound to no agent.", *tok.AgentID)
+	}
 	if ru.target.global || (ru.scope == presence.ScopeRead && tok.ReadsAll()) || !tok.Bound() {
 		return nil
 	}
@@ -357,6 +387,9 @@ func (s *Server) authorize(r *http.Request, ru rule, tok *presence.Token) error 
 	}
 	for _, id := range ids {
 		if !tok.MayAct(ru.scope, id) {
+			if ru.target.hidden != nil {
+				return ru.target.hidden(r)
+			}
 			return presence.Errorf(presence.EFORBIDDEN, "This token is bound to agent %q; it may not act on agent %q.", *tok.AgentID, id)
 		}
 	}
@@ -450,15 +483,17 @@ func (l *limiters) allow(tokenID, bucket string, perSecond float64) (int, bool) 
 }
 
 // streamRegistry counts the open streams of each token and ends them when
-// the token is revoked.
+// the token is revoked or expires.
 type streamRegistry struct {
 	mu      sync.Mutex
 	byToken map[string]map[*context.CancelFunc]struct{}
 }
 
 // enter registers a stream of tokenID; done unregisters it. ERATELIMIT
-// when the token holds max streams already.
-func (sr *streamRegistry) enter(parent context.Context, tokenID string, max int) (context.Context, func(), error) {
+// when the token holds max streams already. A token that expires has its
+// stream ended then, as a revocation would (no event: the client
+// reconnects and gets 401 token_expired).
+func (sr *streamRegistry) enter(parent context.Context, tokenID string, expires *time.Time, max int) (context.Context, func(), error) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	if sr.byToken == nil {
@@ -476,7 +511,12 @@ func (sr *streamRegistry) enter(parent context.Context, tokenID string, max int)
 	ctx, cancel := context.WithCancel(parent)
 	key := &cancel
 	set[key] = struct{}{}
+	stopExpiry := func() bool { return false }
+	if expires != nil {
+		stopExpiry = time.AfterFunc(time.Until(*expires), cancel).Stop
+	}
 	return ctx, func() {
+		stopExpiry()
 		cancel()
 		sr.mu.Lock()
 		defer sr.mu.Unlock()

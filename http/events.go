@@ -19,7 +19,29 @@ func (s *Server) handleChannelEvents(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, presence.Errorf(presence.EUNAVAILABLE, "Event streaming is not enabled on this node."))
 		return
 	}
+	if _, err := s.ownChannel(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	s.Events.ServeChannel(w, r, r.PathValue("id"))
+}
+
+// ownChannel returns the channel of the path, when the request's token may
+// manage it (presence.Channel.MayManage); to any other token it does not
+// exist: 404, as for an unknown id. The owner never changes, so the answer
+// holds for the rest of the request.
+func (s *Server) ownChannel(r *http.Request) (*presence.Channel, error) {
+	if s.ChannelService == nil {
+		return nil, presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", r.PathValue("id"))
+	}
+	c, err := s.ChannelService.FindChannelByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if !c.MayManage(presence.TokenFromContext(r.Context())) {
+		return nil, presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", r.PathValue("id"))
+	}
+	return c, nil
 }
 
 // channelBody is a channel as clients see it: with the URI to stream from.
@@ -47,7 +69,7 @@ func (s *Server) handleChannelCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChannelGet(w http.ResponseWriter, r *http.Request) {
-	c, err := s.ChannelService.FindChannelByID(r.Context(), r.PathValue("id"))
+	c, err := s.ownChannel(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -56,6 +78,10 @@ func (s *Server) handleChannelGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChannelSubscriptions(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.ownChannel(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	topics, err := readTopics(w, r)
 	if err != nil {
 		s.Error(w, r, err)

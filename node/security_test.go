@@ -145,12 +145,13 @@ func TestStreamsSeeOnlyWhatTheirTokenMayRead(t *testing.T) {
 	}
 
 	// A channel: creating one with another agent's topic is refused; a
-	// channel made by an admin with such a topic cannot be streamed; topics
-	// added live that the token may not read are left out.
+	// channel made by an admin is the admin's: another token does not see
+	// it; topics added live that the token may not read end its stream
+	// with a forbidden event.
 	mustCall(t, n, 403, own, "POST", "/v1/channels", `{"topics": ["agents.a2.presence"]}`)
-	theirs := mustCall(t, n, 201, adminToken, "POST", "/v1/channels", `{"topics": ["agents.*.presence"]}`)
-	if code, _ := openStream(t, n, theirs["connect_uri"].(string), own); code != 403 {
-		t.Errorf("channel with a wildcard: %d", code)
+	theirs := mustCall(t, n, 201, adminToken, "POST", "/v1/channels", `{"topics": ["agents.a1.presence"]}`)
+	if code, _ := openStream(t, n, theirs["connect_uri"].(string), own); code != 404 {
+		t.Errorf("another token's channel: %d", code)
 	}
 	mine := mustCall(t, n, 201, own, "POST", "/v1/channels", `{"topics": ["agents.a1.presence"]}`)
 	code, s := openStream(t, n, mine["connect_uri"].(string), own)
@@ -159,11 +160,33 @@ func TestStreamsSeeOnlyWhatTheirTokenMayRead(t *testing.T) {
 	}
 	mustCall(t, n, 200, adminToken, "PUT", "/v1/channels/"+mine["id"].(string)+"/subscriptions",
 		`{"topics": ["agents.a1.presence", "agents.a2.presence"]}`)
-	time.Sleep(200 * time.Millisecond) // the change reaches the stream through the log
 	mustCall(t, n, 200, adminToken, "PUT", "/v1/agents/a2/presence", `{"status": "busy"}`)
-	mustCall(t, n, 200, adminToken, "PUT", "/v1/agents/a1/presence", `{"status": "meal"}`)
-	if got := s.next(t, 10*time.Second); !strings.Contains(got, `"agents.a1.presence"`) {
-		t.Fatalf("first event on the channel: %s (another agent's event leaked)", got)
+	for { // a1's own events (its creation, read late by the listener) may come first
+		got := s.next(t, 10*time.Second)
+		if strings.Contains(got, `"channel":"`+mine["id"].(string)+`"`) {
+			if !strings.Contains(got, `"topics":["agents.a2.presence"]`) {
+				t.Fatalf("forbidden event: %s", got)
+			}
+			break
+		}
+		if !strings.Contains(got, `"topic":"agents.a1.presence"`) {
+			t.Fatalf("event on the widened channel: %s (want the forbidden event; another agent's event leaked?)", got)
+		}
+	}
+	deadline := time.After(10 * time.Second)
+	for ended := false; !ended; {
+		select {
+		case l, ok := <-s.lines:
+			if ok {
+				t.Fatalf("event after the forbidden one: %s", l)
+			}
+			ended = true
+		case <-deadline:
+			t.Fatal("the stream did not end after the forbidden event")
+		}
+	}
+	if code, _ := openStream(t, n, mine["connect_uri"].(string), own); code != 403 {
+		t.Errorf("reconnect to the widened channel: %d", code)
 	}
 }
 
@@ -244,5 +267,73 @@ func TestStreamsPerTokenAreLimited(t *testing.T) {
 			t.Fatalf("the closed stream's place was not freed: %d", code)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestChannelsBelongToTheTokenThatMadeThem: another token, even one that
+// may read every topic of the channel, is told it does not exist; an admin
+// token manages every channel.
+func TestChannelsBelongToTheTokenThatMadeThem(t *testing.T) {
+	t.Parallel()
+	n := mustOpenSecureNode(t, dbtest.NewDatabase(t), presencehttp.Security{})
+	mustCall(t, n, 201, adminToken, "POST", "/v1/agents", `{"id": "a1"}`)
+	_, owner := mustToken(t, n, `{"scopes": ["presence:read"], "agent_id": "a1"}`)
+	_, sameAgent := mustToken(t, n, `{"scopes": ["presence:read"], "agent_id": "a1"}`)
+	_, reader := mustToken(t, n, `{"scopes": ["presence:read"]}`)
+	ch := mustCall(t, n, 201, owner, "POST", "/v1/channels", `{"topics": ["agents.a1.presence"]}`)
+	id := ch["id"].(string)
+
+	for _, tok := range []string{sameAgent, reader} {
+		if code, out := call(t, n, tok, "GET", "/v1/channels/"+id, ""); code != 404 || out["error"].(map[string]any)["code"] != "channel_not_found" {
+			t.Errorf("GET another token's channel: %d %v", code, out)
+		}
+		mustCall(t, n, 404, tok, "PUT", "/v1/channels/"+id+"/subscriptions", `{"topics": ["statuses"]}`)
+		if code, _ := openStream(t, n, "/v1/channels/"+id+"/events", tok); code != 404 {
+			t.Errorf("stream of another token's channel: %d", code)
+		}
+	}
+	if got := mustCall(t, n, 200, owner, "GET", "/v1/channels/"+id, ""); got["topics"].([]any)[0] != "agents.a1.presence" {
+		t.Fatalf("the refused PUTs changed the channel: %v", got)
+	}
+	mustCall(t, n, 200, owner, "PUT", "/v1/channels/"+id+"/subscriptions", `{"topics": ["agents.a1.state"]}`)
+	mustCall(t, n, 200, adminToken, "GET", "/v1/channels/"+id, "")
+	mustCall(t, n, 200, adminToken, "PUT", "/v1/channels/"+id+"/subscriptions", `{"topics": ["agents.a1.presence"]}`)
+	if code, _ := openStream(t, n, "/v1/channels/"+id+"/events", adminToken); code != 200 {
+		t.Errorf("admin stream of a channel: %d", code)
+	}
+	if code, _ := openStream(t, n, "/v1/channels/"+id+"/events", owner); code != 200 {
+		t.Errorf("owner stream of its channel: %d", code)
+	}
+}
+
+// TestExpiredTokenIsRefusedAndItsStreamsEnd: a token with expires_at works
+// until then; then it gets 401 token_expired and its open stream ends.
+func TestExpiredTokenIsRefusedAndItsStreamsEnd(t *testing.T) {
+	t.Parallel()
+	n := mustOpenSecureNode(t, dbtest.NewDatabase(t), presencehttp.Security{})
+	expires := time.Now().Add(1500 * time.Millisecond).UTC().Truncate(time.Second).Add(time.Second)
+	_, secret := mustToken(t, n, `{"scopes": ["presence:read"], "expires_at": "`+expires.Format(time.RFC3339)+`"}`)
+	mustCall(t, n, 200, secret, "GET", "/v1/agents", "")
+	code, s := openStream(t, n, "/v1/events?topic=statuses", secret)
+	if code != 200 {
+		t.Fatalf("stream: %d", code)
+	}
+	deadline := time.After(time.Until(expires) + 5*time.Second)
+	for ended := false; !ended; {
+		select {
+		case _, ok := <-s.lines:
+			ended = !ok
+		case <-deadline:
+			t.Fatal("the expired token's stream is still open")
+		}
+	}
+	if time.Now().Before(expires) {
+		t.Fatalf("the stream ended before the token expired")
+	}
+	if code, out := call(t, n, secret, "GET", "/v1/agents", ""); code != 401 || out["error"].(map[string]any)["code"] != "token_expired" {
+		t.Fatalf("expired token: %d %v", code, out)
+	}
+	if code, _ := openStream(t, n, "/v1/events?topic=statuses", secret); code != 401 {
+		t.Fatalf("stream with an expired token: %d", code)
 	}
 }

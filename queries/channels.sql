@@ -1,5 +1,6 @@
 -- name: ChannelCreate :one
-INSERT INTO channels (topics) VALUES ($1) RETURNING *;
+-- The owner is the token that created it; NULL: admin tokens only.
+INSERT INTO channels (topics, owner_token_id) VALUES ($1, $2) RETURNING *;
 
 -- name: ChannelGetByID :one
 SELECT * FROM channels WHERE id = $1;

@@ -1,10 +1,11 @@
 -- name: TokenCreate :one
-INSERT INTO tokens (name, secret_hash, scopes, agent_id)
-VALUES ($1, $2, $3, $4)
+INSERT INTO tokens (name, secret_hash, scopes, agent_id, expires_at)
+VALUES ($1, $2, $3, $4, $5)
 RETURNING *;
 
 -- name: TokenEnsure :exec
--- The bootstrap token: stored once; a revoked one stays revoked.
+-- The bootstrap token: stored once; a revoked one stays revoked. It never
+-- expires.
 INSERT INTO tokens (name, secret_hash, scopes, agent_id)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (secret_hash) DO NOTHING;
@@ -29,7 +30,8 @@ WHERE id = $1
 RETURNING *;
 
 -- name: TokenCountLiveAdmin :one
-SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL;
+SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL
+    AND (expires_at IS NULL OR expires_at > now());
 
 -- name: AdvisoryXactLock :exec
 -- Serialises a one-time duty between nodes that start at once.

@@ -2,6 +2,7 @@ package sse
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,16 +50,38 @@ func TestServeChannel_AuthorizeChecksTheChannelsTopics(t *testing.T) {
 		t.Fatalf("channel with another agent's topic: %d %q", resp.StatusCode, code)
 	}
 
-	// Topics added while the stream runs that the token may not read are
-	// left out; the stream goes on with the rest.
+	// A topic the token may not read, added while the stream runs, ends
+	// the stream with a forbidden event naming it: it neither goes on
+	// silently without it nor delivers it.
 	mine, _ := f.channels.CreateChannel(t.Context(), []string{"agents.a1.presence"})
 	ts := f.stream("/v1/channels/"+mine.ID+"/events?who=a1", "")
+	e1 := f.emit("agents.a1.presence", "presence", `{"n":1}`)
+	ts.expectEvents(e1)
 	if _, err := f.channels.SetChannelTopics(t.Context(), mine.ID, []string{"agents.a1.*", "agents.a2.presence", "agents.*.state"}); err != nil {
 		t.Fatal(err)
 	}
-	f.emit("agents.a2.presence", "presence", `{"n":1}`)
-	f.emit("agents.a3.state", "state", `{"n":2}`)
+	fr := ts.next()
+	if fr.Event != KindForbidden || !strings.Contains(fr.Data, `"topics":["agents.*.state","agents.a2.presence"]`) ||
+		!strings.Contains(fr.Data, `"channel":"`+mine.ID+`"`) {
+		t.Fatalf("got %+v, want a forbidden event naming the refused topics", fr)
+	}
+	f.emit("agents.a1.state", "state", `{"n":2}`)
+	ts.expectEnd()
+	waitFor(t, "the stream to go", func() bool { return f.b.Subscribers() == 0 })
+
+	// Its reconnect is refused, from the id of the forbidden event on.
+	resp = f.get("/v1/channels/"+mine.ID+"/events?who=a1", http.Header{"Last-Event-Id": {fr.ID}})
+	if code, _ := apiError(t, resp); resp.StatusCode != 403 || code != presence.EFORBIDDEN {
+		t.Fatalf("reconnect: %d %q", resp.StatusCode, code)
+	}
+
+	// Topics the token may read change the stream's topics, and it goes on.
+	ok, _ := f.channels.CreateChannel(t.Context(), []string{"agents.a1.presence"})
+	ts2 := f.stream("/v1/channels/"+ok.ID+"/events?who=a1", "")
+	if _, err := f.channels.SetChannelTopics(t.Context(), ok.ID, []string{"agents.a1.*", "statuses"}); err != nil {
+		t.Fatal(err)
+	}
 	e3 := f.emit("agents.a1.state", "state", `{"n":3}`)
-	ts.expectEvents(e3)
-	ts.expectQuiet(50 * time.Millisecond)
+	ts2.expectEvents(e3)
+	ts2.expectQuiet(50 * time.Millisecond)
 }

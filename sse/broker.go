@@ -61,8 +61,8 @@ type Config struct {
 	// Authorize, when set, says whether the request may subscribe to a
 	// topic pattern: nil, or an error such as EFORBIDDEN. A stream that
 	// asks for a refused topic, itself or through its channel, is refused
-	// before it starts; when a channel's topics change while it streams,
-	// the refused ones are left out. It runs with the broker's lock held
+	// before it starts; when a channel's topics change while it streams to
+	// a refused one, the stream ends with a KindForbidden event. It runs with the broker's lock held
 	// for live changes: it must be quick and must not block.
 	Authorize func(r *http.Request, t presence.Topic) error
 

@@ -2,6 +2,8 @@ package sse
 
 import (
 	"encoding/json"
+	"slices"
+	"time"
 
 	presence "github.com/presenced/presenced"
 )
@@ -20,9 +22,27 @@ type channelBody struct {
 // channelChange is a channel event, parsed.
 type channelChange struct {
 	id     string
+	ev     presence.Event              // the channel event itself
 	topics map[presence.Topic]struct{} // nil when err is set
 	err    error
 }
+
+// KindForbidden is the last event of a channel stream whose channel was
+// given a topic that the stream's token may not read: the stream ends
+// after it, rather than go on silently without that topic. Its id is the
+// position of the change; its topic the channel's (channels.{id}); its
+// body names the refused topics. A reconnect gets 403 until the channel's
+// topics are ones the token may read again.
+const KindForbidden = "forbidden"
+
+// forbiddenBody is the body of a KindForbidden event.
+type forbiddenBody struct {
+	Channel string   `json:"channel"`
+	Topics  []string `json:"topics"` // the refused ones, at most maxForbiddenListed
+	Message string   `json:"message"`
+}
+
+const maxForbiddenListed = 20
 
 // hasChannelStreams reports whether channel id has an open stream here.
 func (b *Broker) hasChannelStreams(id string) bool {
@@ -40,12 +60,14 @@ func (b *Broker) parseChannelChange(id string, ev presence.Event) *channelChange
 		return nil
 	}
 	topics, err := b.parseTopics(body.Topics)
-	return &channelChange{id: id, topics: topics, err: err}
+	return &channelChange{id: id, ev: ev, topics: topics, err: err}
 }
 
 // applyChannelChange gives the open streams of a channel its new topics.
 // It returns the streams to end: with a topic list the broker refuses (over
-// MaxTopics, say) they reconnect and get the error. Must hold b.mu.
+// MaxTopics, say) they reconnect and get the error. A stream whose token
+// may not read one of the new topics ends too, after a KindForbidden event
+// (endForbidden). Must hold b.mu.
 func (b *Broker) applyChannelChange(c *channelChange) (evicted []*subscriber) {
 	subs := b.channels[c.id]
 	if c.err != nil {
@@ -58,33 +80,91 @@ func (b *Broker) applyChannelChange(c *channelChange) (evicted []*subscriber) {
 		}
 		return evicted
 	}
+	var forbidden []*subscriber
 	for s := range subs {
-		b.setTopicsLocked(s, allowedTopics(c.topics, s.allow))
-		s.channelUpdated = true
-	}
-	return nil
-}
-
-// allowedTopics returns the topics that allow lets through: topics itself
-// when that is all of them (sets are shared, never changed), a new set
-// otherwise.
-func allowedTopics(topics map[presence.Topic]struct{}, allow func(presence.Topic) bool) map[presence.Topic]struct{} {
-	if allow == nil {
-		return topics
-	}
-	for t := range topics {
-		if allow(t) {
+		if !readsAll(c.topics, s.allow) {
+			forbidden = append(forbidden, s)
 			continue
 		}
-		out := make(map[presence.Topic]struct{}, len(topics))
-		for u := range topics {
-			if allow(u) {
-				out[u] = struct{}{}
-			}
-		}
-		return out
+		b.setTopicsLocked(s, c.topics)
+		s.channelUpdated = true
 	}
-	return topics
+	for _, s := range forbidden {
+		b.unregisterLocked(s)
+		if !b.endForbidden(s, c) {
+			evicted = append(evicted, s)
+		}
+	}
+	return evicted
+}
+
+// endForbidden queues the KindForbidden event on s, unregistered already,
+// and ends s once it is written. False when it cannot (s is still writing
+// its backlog, or its buffer is full): end it now; its reconnect gets 403.
+// Must hold b.mu.
+func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
+	s.mu.Lock()
+	live := s.live
+	s.mu.Unlock()
+	if !live {
+		return false
+	}
+	var refused []string
+	for t := range c.topics {
+		if !s.allow(t) {
+			refused = append(refused, t.String())
+		}
+	}
+	slices.Sort(refused)
+	body, _ := json.Marshal(forbiddenBody{
+		Channel: c.id,
+		Topics:  refused[:min(len(refused), maxForbiddenListed)],
+		Message: "The channel now holds topics this token may not read; the stream ends. Narrow the channel's topics or use a token that may read them.",
+	})
+	st := s.stream
+	// Only the feeder, done once s is live, waits on progress: a token in
+	// it now is from an earlier event.
+	select {
+	case <-st.progress:
+	default:
+	}
+	ev := presence.Event{Position: c.ev.Position, Topic: c.ev.Topic, Kind: KindForbidden, At: time.Now().UTC(), Body: body}
+	if !st.try(newWire(ev).event()) {
+		return false
+	}
+	// Every Flush signals progress after writing; the one that leaves
+	// nothing queued has written the last event.
+	go func() {
+		timeout := time.NewTimer(b.cfg.WriteTimeout)
+		defer timeout.Stop()
+		for {
+			select {
+			case <-st.progress:
+				if st.queued.Load() > 0 {
+					continue
+				}
+			case <-s.done:
+			case <-timeout.C:
+			}
+			s.cancel()
+			return
+		}
+	}()
+	return true
+}
+
+// readsAll reports whether allow lets every topic through (nil allows
+// everything).
+func readsAll(topics map[presence.Topic]struct{}, allow func(presence.Topic) bool) bool {
+	if allow == nil {
+		return true
+	}
+	for t := range topics {
+		if !allow(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // setChannelTopics gives a channel stream the topics loaded at connect,

@@ -82,7 +82,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	stopOnClose := context.AfterFunc(b.ctx, cancel)
-	s := &subscriber{cancel: cancel, channelID: channelID, maxQueue: b.cfg.BufferSize}
+	s := &subscriber{cancel: cancel, done: ctx.Done(), channelID: channelID, maxQueue: b.cfg.BufferSize}
 	// end releases what the stream holds, handler or not.
 	end := func() {
 		stopOnClose()

@@ -15,6 +15,7 @@ import (
 type subscriber struct {
 	stream    *stream
 	cancel    context.CancelFunc        // ends the connection
+	done      <-chan struct{}           // closed when the connection's context ends
 	channelID string                    // "" for a /v1/events stream
 	allow     func(presence.Topic) bool // nil: every topic; else Config.Authorize for this request
 	maxQueue  int                       // the bound on pending

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
 )
 
@@ -153,14 +155,23 @@ func TestConfiguredAdminTokenMakesNoOther(t *testing.T) {
 func TestTokenCommand(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
+	d := db.NewDB(url)
+	if err := d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateAgent(t.Context(), presence.AgentInput{ID: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
 	out, errOut, err := runCmd(t, t.Context(), "token", "create", "--scope", "presence:read,presence:write", "--agent", "a1",
-		"--name", "softphone", "--database-url", url)
+		"--name", "softphone", "--expires-at", "2099-01-31T18:00:00Z", "--database-url", url)
 	secret := strings.TrimSpace(out)
 	if err != nil || !strings.HasPrefix(secret, "pdk_") || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "shown this once") {
 		t.Fatalf("create: %q %q %v", out, errOut, err)
 	}
 	out, _, err = runCmd(t, t.Context(), "token", "list", "--database-url", url)
-	if err != nil || !strings.Contains(out, "softphone") || !strings.Contains(out, "a1") || strings.Contains(out, secret) {
+	if err != nil || !strings.Contains(out, "softphone") || !strings.Contains(out, "a1") || strings.Contains(out, secret) ||
+		!strings.Contains(out, "2099-01-31 18:00:00Z") {
 		t.Fatalf("list: %q %v", out, err)
 	}
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
@@ -171,6 +182,9 @@ func TestTokenCommand(t *testing.T) {
 		{"token", "create", "--database-url", url},
 		{"token", "create", "--scope", "root", "--database-url", url},
 		{"token", "create", "--scope", "admin", "--agent", "a1", "--database-url", url},
+		{"token", "create", "--scope", "presence:read", "--agent", "nobody", "--database-url", url},
+		{"token", "create", "--scope", "presence:read", "--expires-at", "2020-01-01T00:00:00Z", "--database-url", url},
+		{"token", "create", "--scope", "presence:read", "--expires-at", "soon", "--database-url", url},
 		{"token", "revoke", "nope", "--database-url", url},
 		{"token", "frobnicate", "--database-url", url},
 	} {

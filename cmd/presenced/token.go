@@ -14,16 +14,18 @@ import (
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
 	var scopes []string
-	var agent, name string
+	var agent, name, expiresAt string
 	fs, ef := newFlagSet("token create|list|revoke [flags] [id]",
 		"Manages API tokens from the command line, for the first setup or when no admin token is at hand:\n"+
-			"  create --scope S [--scope S] [--agent ID] [--name N]   print a new token (shown once)\n"+
+			"  create --scope S [--scope S] [--agent ID] [--name N] [--expires-at T]\n"+
+			"                                                         print a new token (shown once)\n"+
 			"  list                                                   list tokens (never their secrets)\n"+
 			"  revoke ID                                              revoke a token at once, on every node\n"+
 			"Scopes: "+strings.Join(presence.Scopes, ", ")+".", &cfg, stderr)
 	fs.Var(&listFlag{p: &scopes}, "scope", "a scope of the new token (repeatable or comma-separated)")
 	ef.fs.StringVar(&agent, "agent", "", "bind the new token to this agent: it may read and change that agent only")
 	ef.fs.StringVar(&name, "name", "", "a name that says what the new token is for")
+	ef.fs.StringVar(&expiresAt, "expires-at", "", "when the new token stops working, RFC 3339 (2030-01-31T18:00:00Z); default never")
 	var action string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		action, args = args[0], args[1:]
@@ -70,6 +72,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if name != "" {
 			in.Name = &name
 		}
+		if expiresAt != "" {
+			in.ExpiresAt = &expiresAt
+		}
 		t, secret, err := d.CreateToken(ctx, in)
 		if err != nil {
 			return userError(err)
@@ -85,7 +90,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	default:
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tAGENT\tCREATED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tAGENT\tCREATED\tREVOKED\tEXPIRES")
 		cursor := ""
 		for {
 			items, next, err := d.FindTokens(ctx, presence.TokenFilter{Cursor: cursor, Limit: presence.MaxPageSize})
@@ -93,15 +98,18 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return err
 			}
 			for _, t := range items {
-				agent, revoked := "-", "-"
+				agent, revoked, expires := "-", "-", "-"
 				if t.AgentID != nil {
 					agent = *t.AgentID
 				}
 				if t.RevokedAt != nil {
 					revoked = t.RevokedAt.UTC().Format("2006-01-02 15:04:05Z")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), agent,
-					t.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), revoked)
+				if t.ExpiresAt != nil {
+					expires = t.ExpiresAt.UTC().Format("2006-01-02 15:04:05Z")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), agent,
+					t.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), revoked, expires)
 			}
 			if cursor = next; cursor == "" {
 				return tw.Flush()

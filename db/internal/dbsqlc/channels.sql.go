@@ -10,23 +10,30 @@ import (
 )
 
 const ChannelCreate = `-- name: ChannelCreate :one
-INSERT INTO channels (topics) VALUES ($1) RETURNING id, topics, created_at, updated_at
+INSERT INTO channels (topics, owner_token_id) VALUES ($1, $2) RETURNING id, topics, created_at, updated_at, owner_token_id
 `
 
-func (q *Queries) ChannelCreate(ctx context.Context, db DBTX, topics []string) (Channel, error) {
-	row := db.QueryRow(ctx, ChannelCreate, topics)
+type ChannelCreateParams struct {
+	Topics       []string
+	OwnerTokenID *string
+}
+
+// The owner is the token that created it; NULL: admin tokens only.
+func (q *Queries) ChannelCreate(ctx context.Context, db DBTX, arg ChannelCreateParams) (Channel, error) {
+	row := db.QueryRow(ctx, ChannelCreate, arg.Topics, arg.OwnerTokenID)
 	var i Channel
 	err := row.Scan(
 		&i.ID,
 		&i.Topics,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OwnerTokenID,
 	)
 	return i, err
 }
 
 const ChannelGetByID = `-- name: ChannelGetByID :one
-SELECT id, topics, created_at, updated_at FROM channels WHERE id = $1
+SELECT id, topics, created_at, updated_at, owner_token_id FROM channels WHERE id = $1
 `
 
 func (q *Queries) ChannelGetByID(ctx context.Context, db DBTX, id string) (Channel, error) {
@@ -37,12 +44,13 @@ func (q *Queries) ChannelGetByID(ctx context.Context, db DBTX, id string) (Chann
 		&i.Topics,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OwnerTokenID,
 	)
 	return i, err
 }
 
 const ChannelSetTopics = `-- name: ChannelSetTopics :one
-UPDATE channels SET topics = $2, updated_at = now() WHERE id = $1 RETURNING id, topics, created_at, updated_at
+UPDATE channels SET topics = $2, updated_at = now() WHERE id = $1 RETURNING id, topics, created_at, updated_at, owner_token_id
 `
 
 type ChannelSetTopicsParams struct {
@@ -58,6 +66,7 @@ func (q *Queries) ChannelSetTopics(ctx context.Context, db DBTX, arg ChannelSetT
 		&i.Topics,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OwnerTokenID,
 	)
 	return i, err
 }

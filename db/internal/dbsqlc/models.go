@@ -51,10 +51,11 @@ type Audit struct {
 }
 
 type Channel struct {
-	ID        string
-	Topics    []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID           string
+	Topics       []string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	OwnerTokenID *string
 }
 
 type Event struct {
@@ -250,6 +251,7 @@ type Token struct {
 	CreatedBy  *string
 	RevokedAt  *time.Time
 	RevokedBy  *string
+	ExpiresAt  *time.Time
 }
 
 type WorkItem struct {

@@ -22,6 +22,7 @@ func (q *Queries) AdvisoryXactLock(ctx context.Context, db DBTX, key int64) erro
 
 const TokenCountLiveAdmin = `-- name: TokenCountLiveAdmin :one
 SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL
+    AND (expires_at IS NULL OR expires_at > now())
 `
 
 func (q *Queries) TokenCountLiveAdmin(ctx context.Context, db DBTX) (int64, error) {
@@ -32,9 +33,9 @@ func (q *Queries) TokenCountLiveAdmin(ctx context.Context, db DBTX) (int64, erro
 }
 
 const TokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (name, secret_hash, scopes, agent_id)
-VALUES ($1, $2, $3, $4)
-RETURNING id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by
+INSERT INTO tokens (name, secret_hash, scopes, agent_id, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by, expires_at
 `
 
 type TokenCreateParams struct {
@@ -42,6 +43,7 @@ type TokenCreateParams struct {
 	SecretHash []byte
 	Scopes     []string
 	AgentID    *string
+	ExpiresAt  *time.Time
 }
 
 func (q *Queries) TokenCreate(ctx context.Context, db DBTX, arg TokenCreateParams) (Token, error) {
@@ -50,6 +52,7 @@ func (q *Queries) TokenCreate(ctx context.Context, db DBTX, arg TokenCreateParam
 		arg.SecretHash,
 		arg.Scopes,
 		arg.AgentID,
+		arg.ExpiresAt,
 	)
 	var i Token
 	err := row.Scan(
@@ -62,6 +65,7 @@ func (q *Queries) TokenCreate(ctx context.Context, db DBTX, arg TokenCreateParam
 		&i.CreatedBy,
 		&i.RevokedAt,
 		&i.RevokedBy,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -79,7 +83,8 @@ type TokenEnsureParams struct {
 	AgentID    *string
 }
 
-// The bootstrap token: stored once; a revoked one stays revoked.
+// The bootstrap token: stored once; a revoked one stays revoked. It never
+// expires.
 func (q *Queries) TokenEnsure(ctx context.Context, db DBTX, arg TokenEnsureParams) error {
 	_, err := db.Exec(ctx, TokenEnsure,
 		arg.Name,
@@ -91,7 +96,7 @@ func (q *Queries) TokenEnsure(ctx context.Context, db DBTX, arg TokenEnsureParam
 }
 
 const TokenGetByHash = `-- name: TokenGetByHash :one
-SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by FROM tokens WHERE secret_hash = $1
+SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by, expires_at FROM tokens WHERE secret_hash = $1
 `
 
 // Every authenticated request runs this: one unique-index probe, no cache,
@@ -109,12 +114,13 @@ func (q *Queries) TokenGetByHash(ctx context.Context, db DBTX, secretHash []byte
 		&i.CreatedBy,
 		&i.RevokedAt,
 		&i.RevokedBy,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
 
 const TokenList = `-- name: TokenList :many
-SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by FROM tokens
+SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by, expires_at FROM tokens
 WHERE (created_at, id) > ($1::timestamptz, $2::text)
 ORDER BY created_at, id
 LIMIT $3
@@ -145,6 +151,7 @@ func (q *Queries) TokenList(ctx context.Context, db DBTX, arg TokenListParams) (
 			&i.CreatedBy,
 			&i.RevokedAt,
 			&i.RevokedBy,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -161,7 +168,7 @@ UPDATE tokens
 SET revoked_at = coalesce(revoked_at, now()),
     revoked_by = CASE WHEN revoked_at IS NULL THEN nullif(current_setting('presenced.actor', true), '') ELSE revoked_by END
 WHERE id = $1
-RETURNING id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by
+RETURNING id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by, expires_at
 `
 
 // Revoking twice keeps the first time and actor. No row: unknown id.
@@ -178,6 +185,7 @@ func (q *Queries) TokenRevoke(ctx context.Context, db DBTX, id string) (Token, e
 		&i.CreatedBy,
 		&i.RevokedAt,
 		&i.RevokedBy,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
