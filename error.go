@@ -13,6 +13,7 @@ const (
 	ENOTFOUND     = "not_found"    // unknown or deleted resource (404)
 	ECONFLICT     = "conflict"     // conflicts with the current state (409)
 	ETOOLARGE     = "too_large"    // body or list over a limit (413)
+	ETIMEOUT      = "timeout"      // the request did not arrive within the read timeout (408)
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials (401)
 	EFORBIDDEN    = "forbidden"    // credentials lack the scope (403)
 	ERATELIMIT    = "rate_limited" // too many requests (429)

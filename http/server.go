@@ -76,16 +76,22 @@ func NewServer() *Server {
 	return s
 }
 
+// routes registers every route. The names after a handler are the query
+// parameters the route takes ("name*": it may be repeated); under /v1 a
+// query string that does not parse, names another parameter or repeats one
+// that may not be repeated is 400 (checkQuery), so that no typo or trick
+// can widen a filter. Keep them equal to http/openapi.json's parameters
+// (TestOpenAPIQueryParametersAreTheRoutes checks).
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", s.handleHealthz)
 	m.HandleFunc("GET /readyz", s.handleReadyz)
 
 	m.HandleFunc("POST /v1/agents", s.handleAgentCreate)
-	m.HandleFunc("GET /v1/agents", s.handleAgentList)
+	m.HandleFunc("GET /v1/agents", s.handleAgentList, "limit", "cursor", "deleted")
 	m.HandleFunc("POST /v1/agents/batch", s.handleAgentBatch)
-	m.HandleFunc("GET /v1/agents/updated", s.handleAgentsUpdated)
-	m.HandleFunc("GET /v1/agents/deleted", s.handleAgentsDeleted)
+	m.HandleFunc("GET /v1/agents/updated", s.handleAgentsUpdated, "start", "end", "limit", "cursor")
+	m.HandleFunc("GET /v1/agents/deleted", s.handleAgentsDeleted, "start", "end", "limit", "cursor")
 	m.HandleFunc("GET /v1/agents/{id}", s.handleAgentGet)
 	m.HandleFunc("PATCH /v1/agents/{id}", s.handleAgentPatch)
 	m.HandleFunc("DELETE /v1/agents/{id}", s.handleAgentDelete)
@@ -98,16 +104,16 @@ func (s *Server) routes() {
 
 	m.HandleFunc("PUT /v1/agents/{id}/presence", s.handlePresencePut)
 	m.HandleFunc("GET /v1/agents/{id}/presence", s.handlePresenceGet)
-	m.HandleFunc("GET /v1/presence", s.handlePresenceList)
-	m.HandleFunc("POST /v1/presence/query", s.handlePresenceQuery)
+	m.HandleFunc("GET /v1/presence", s.handlePresenceList, "agent*", "status", "state", "limit", "cursor")
+	m.HandleFunc("POST /v1/presence/query", s.handlePresenceQuery, "limit", "cursor")
 
 	m.HandleFunc("PUT /v1/agents/{id}/attributes", s.handleAttributesPut)
 	m.HandleFunc("GET /v1/agents/{id}/attributes", s.handleAttributesGet)
 	m.HandleFunc("DELETE /v1/agents/{id}/attributes/{category}/{name...}", s.handleAttributeDelete)
 
-	m.HandleFunc("GET /v1/spells", s.handleSpellList)
-	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated)
-	m.HandleFunc("GET /v1/spells/deleted", s.handleSpellsDeleted)
+	m.HandleFunc("GET /v1/spells", s.handleSpellList, "agent", "status", "from", "to", "current", "limit", "cursor")
+	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated, "start", "end", "limit", "cursor")
+	m.HandleFunc("GET /v1/spells/deleted", s.handleSpellsDeleted, "start", "end", "limit", "cursor")
 	m.HandleFunc("GET /v1/spells/{id}", s.handleSpellGet)
 	m.HandleFunc("DELETE /v1/spells/{id}", s.handleSpellDelete)
 	m.HandleFunc("POST /v1/spells/{id}/restore", s.handleSpellRestore)
@@ -119,7 +125,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/sessions/{sid}", s.handleSessionClose)
 
 	m.HandleFunc("PUT /v1/queues/{q}", s.handleQueuePut)
-	m.HandleFunc("GET /v1/queues", s.handleQueueList)
+	m.HandleFunc("GET /v1/queues", s.handleQueueList, "limit", "cursor")
 	m.HandleFunc("GET /v1/queues/{q}", s.handleQueueGet)
 	m.HandleFunc("POST /v1/agents/{id}/queues/{q}/login", s.handleQueueLogin)
 	m.HandleFunc("POST /v1/agents/{id}/queues/logout", s.handleQueueLogout)
@@ -130,16 +136,16 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/work/{wid}", s.handleWorkClose)
 	m.HandleFunc("POST /v1/work/{wid}/release", s.handleWorkRelease)
 
-	m.HandleFunc("GET /v1/events", s.handleEvents)
+	m.HandleFunc("GET /v1/events", s.handleEvents, "topic*", "last_event_id", "access_token")
 	m.HandleFunc("POST /v1/channels", s.handleChannelCreate)
 	m.HandleFunc("GET /v1/channels/{id}", s.handleChannelGet)
 	m.HandleFunc("PUT /v1/channels/{id}/subscriptions", s.handleChannelSubscriptions)
-	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents)
+	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents, "last_event_id", "access_token")
 
 	m.HandleFunc("POST /v1/tokens", s.handleTokenCreate)
-	m.HandleFunc("GET /v1/tokens", s.handleTokenList)
+	m.HandleFunc("GET /v1/tokens", s.handleTokenList, "limit", "cursor")
 	m.HandleFunc("DELETE /v1/tokens/{id}", s.handleTokenRevoke)
-	m.HandleFunc("GET /v1/audit", s.handleAuditList)
+	m.HandleFunc("GET /v1/audit", s.handleAuditList, "action", "target_type", "actor", "limit", "cursor")
 
 	// The operator's kit and the wallboard (operations.go).
 	m.HandleFunc("GET /metrics", s.handleMetrics)
