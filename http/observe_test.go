@@ -85,7 +85,7 @@ func TestAccessLogNamesRequestRouteTokenAndNeverTheQuery(t *testing.T) {
 		t.Fatalf("request id: %v", h)
 	}
 	s.mustError(400, "invalid_query", "GET", "/v1/agents/a1?access_token=secret-in-query", "") // a stream's parameter only
-	s.as("", "GET", "/v1/agents/a1", "") // refused: 401
+	s.as("", "GET", "/v1/agents/a1", "")                                                       // refused: 401
 
 	var ok, refused map[string]any
 	for _, l := range logs.lines(t, "http request") {
