@@ -11,6 +11,7 @@ const (
 	EINVALID      = "invalid"      // valid request, values that break a rule (422)
 	EBADREQUEST   = "bad_request"  // malformed request: JSON, parameters (400)
 	ENOTFOUND     = "not_found"    // unknown or deleted resource (404)
+	EMETHOD       = "method"       // the resource exists; the method is not served on it (405)
 	ECONFLICT     = "conflict"     // conflicts with the current state (409)
 	ETOOLARGE     = "too_large"    // body or list over a limit (413)
 	ETIMEOUT      = "timeout"      // the request did not arrive within the read timeout (408)

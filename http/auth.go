@@ -517,10 +517,16 @@ func (sr *streamRegistry) end(tokenID string) {
 	}
 }
 
-// outer is what the server serves: CORS around the mux, so that preflight
-// requests (OPTIONS, no token) get their answer. observe has bounded the
-// body already.
+// outer is what the server serves: the wire checks (conn.go) and CORS
+// around the mux, so that preflight requests (OPTIONS, no token) get their
+// answer, and paths the mux would redirect refused. observe has bounded
+// the body already.
 func (s *Server) outer(w http.ResponseWriter, r *http.Request) {
+	if err := framingConflict(r); err != nil {
+		w.Header().Set("Connection", "close")
+		s.Error(w, r, err)
+		return
+	}
 	if origin := r.Header.Get("Origin"); origin != "" && s.corsAllowed(origin) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
@@ -533,6 +539,10 @@ func (s *Server) outer(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+	}
+	if err := canonicalPath(r); err != nil {
+		s.Error(w, r, err)
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }

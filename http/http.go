@@ -32,6 +32,7 @@ var codes = map[string]int{
 	presence.EUNAUTHORIZED: http.StatusUnauthorized,
 	presence.EFORBIDDEN:    http.StatusForbidden,
 	presence.ENOTFOUND:     http.StatusNotFound,
+	presence.EMETHOD:       http.StatusMethodNotAllowed,
 	presence.ECONFLICT:     http.StatusConflict,
 	presence.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	presence.ETIMEOUT:      http.StatusRequestTimeout,

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	presence "github.com/presenced/presenced"
@@ -177,9 +179,10 @@ func (s *Server) Open() (err error) {
 		IdleTimeout:    orDefault(s.Security.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ConnContext:    withWireConn,
 	}
 	go func() {
-		if err := s.server.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.server.Serve(wireListener{s.ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http serve", "err", err)
 		}
 	}()
@@ -200,8 +203,52 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.server.Shutdown(ctx)
 }
 
+// handleNotFound answers what no route matched. The catch-all "/" matches
+// every method, so the mux's own 405 never comes: a path that other
+// methods serve is 405 with Allow here, in the JSON error shape.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, presence.ENOTFOUND, "No such endpoint: "+r.Method+" "+r.URL.Path+".")
+	if allow := s.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.Error(w, r, presence.ReasonErrorf(presence.EMETHOD, "method_not_allowed",
+			"%s is not allowed on %s; use %s.", truncate(r.Method, 20), truncate(r.URL.Path, 200), strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, presence.ENOTFOUND, "No such endpoint: "+truncate(r.Method, 20)+" "+truncate(r.URL.Path, 200)+".")
+}
+
+// routeMethods are the methods routes are registered for.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowedMethods lists the methods that a route serves on r's path.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.ServeMux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// canonicalPath refuses, under /v1, a path that the mux would answer with
+// a 307 redirect to its cleaned form ("//", "." or ".." segments): an
+// HTML redirect is no answer for an API client, and a path that means
+// another path is how requests slip past a proxy's rules.
+func canonicalPath(r *http.Request) error {
+	p := r.URL.EscapedPath()
+	if r.Method == http.MethodConnect || (p != "/v1" && !strings.HasPrefix(p, "/v1/")) {
+		return nil
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean != p {
+		return presence.ReasonErrorf(presence.EBADREQUEST, "path_not_canonical",
+			"The path %q must not hold empty, \".\" or \"..\" segments.", truncate(p, 200))
+	}
+	return nil
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
