@@ -180,7 +180,13 @@ func (s *Server) Open() (err error) {
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 		ConnContext:    withWireConn,
+		Protocols:      new(http.Protocols),
 	}
+	// HTTP/1.1, and HTTP/2 without TLS (h2c, prior knowledge only): a
+	// balancer or client that speaks HTTP/2 to the node carries many
+	// streams on one connection.
+	s.server.Protocols.SetHTTP1(true)
+	s.server.Protocols.SetUnencryptedHTTP2(true)
 	go func() {
 		if err := s.server.Serve(wireListener{s.ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http serve", "err", err)
