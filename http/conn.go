@@ -27,9 +27,12 @@ import (
 //     outer answers 400 and closes.
 //  2. Errors found before a handler runs (431 for headers over
 //     MaxHeaderBytes, 501 for an unknown Transfer-Encoding, 400 for a
-//     malformed head) are written straight to the connection as
-//     text/plain. wireConn rewrites those answers into the JSON error
-//     shape, status and Connection: close unchanged.
+//     malformed head, 417 for an Expect other than 100-continue) are
+//     written straight to the connection as text/plain or with no body.
+//     wireConn rewrites those answers into the JSON error shape, status
+//     and Connection: close unchanged. (A head that never completes is
+//     closed without an answer by ReadHeaderTimeout; there is none to
+//     rewrite.)
 type wireListener struct{ net.Listener }
 
 func (l wireListener) Accept() (net.Conn, error) {
@@ -137,10 +140,20 @@ func (c *wireConn) scan(b []byte) {
 // any handler runs ("HTTP/1.1 431 ..." + this + the text), in one write.
 const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
+// expectationFailed is how net/http refuses an Expect header other than
+// 100-continue, before any handler: no body, in one write.
+const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
+
 func (c *wireConn) Write(p []byte) (int, error) {
 	if bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
+		var answer []byte
 		if i := bytes.Index(p, []byte(plainErrorHeaders)); i > 0 && i == bytes.Index(p, []byte("\r\n")) {
-			if _, err := c.Conn.Write(jsonPlainError(string(p[:i]), string(p[i+len(plainErrorHeaders):]))); err != nil {
+			answer = jsonPlainError(string(p[:i]), string(p[i+len(plainErrorHeaders):]))
+		} else if bytes.HasPrefix(p, []byte(expectationFailed)) && bytes.HasSuffix(p, []byte("\r\nContent-Length: 0\r\n\r\n")) {
+			answer = jsonPlainError(expectationFailed[:len(expectationFailed)-2], "Only the expectation 100-continue is supported")
+		}
+		if answer != nil {
+			if _, err := c.Conn.Write(answer); err != nil {
 				return 0, err
 			}
 			return len(p), nil
@@ -163,6 +176,8 @@ func jsonPlainError(statusLine, text string) []byte {
 		code = "unsupported_transfer_encoding"
 	case http.StatusHTTPVersionNotSupported:
 		code = "http_version_not_supported"
+	case http.StatusExpectationFailed:
+		code = "expectation_failed"
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, strings.TrimSuffix(text, ".")+"."

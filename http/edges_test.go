@@ -224,6 +224,7 @@ func TestNetHTTPsOwnAnswersAreJSONErrors(t *testing.T) {
 		{"GET /v1/agents HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 1<<20+8192) + "\r\n\r\n", 431, "headers_too_large"},
 		{"POST /v1/agents HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: gzip\r\n\r\n", 501, "unsupported_transfer_encoding"},
 		{"GET /v1/agents HTTP/1.1\r\n" + auth + "\r\n", 400, "bad_request"}, // no Host
+		{"GET /v1/agents HTTP/1.1\r\nHost: x\r\n" + auth + "Expect: bogus\r\n\r\n", 417, "expectation_failed"},
 		{"GET /v1/agents/../tokens HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 400, "path_not_canonical"},
 		{"GET /v1//tokens HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 400, "path_not_canonical"},
 		{"GET /v1/./tokens HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 400, "path_not_canonical"},
