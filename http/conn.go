@@ -147,7 +147,9 @@ const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
 func (c *wireConn) Write(p []byte) (int, error) {
 	if bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
 		var answer []byte
-		if i := bytes.Index(p, []byte(plainErrorHeaders)); i > 0 && i == bytes.Index(p, []byte("\r\n")) {
+		// Only the status line is searched: every answer's first write
+		// starts with one, and a large answer must not be scanned whole.
+		if i := bytes.Index(p[:min(len(p), 128)], []byte("\r\n")); i > 0 && bytes.HasPrefix(p[i:], []byte(plainErrorHeaders)) {
 			answer = jsonPlainError(string(p[:i]), string(p[i+len(plainErrorHeaders):]))
 		} else if bytes.HasPrefix(p, []byte(expectationFailed)) && bytes.HasSuffix(p, []byte("\r\nContent-Length: 0\r\n\r\n")) {
 			answer = jsonPlainError(expectationFailed[:len(expectationFailed)-2], "Only the expectation 100-continue is supported")
