@@ -88,9 +88,10 @@ type EventLog interface {
 	// retention window, so events after it may have been pruned.
 	ReadEvents(ctx context.Context, after Position, limit int) ([]Event, error)
 
-	// HeadPosition returns the position of the newest event that is final
-	// (zero when the log is empty). A stream that starts without
-	// Last-Event-ID starts after it.
+	// HeadPosition returns the position of the newest event that is final;
+	// when the log is empty, the position it was pruned through (zero only
+	// for a log that never held an event). A stream that starts without
+	// Last-Event-ID starts after it, and a reset event carries it.
 	HeadPosition(ctx context.Context) (Position, error)
 }
 

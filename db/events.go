@@ -41,7 +41,12 @@ func (db *DB) ReadEvents(ctx context.Context, after presence.Position, limit int
 func (db *DB) HeadPosition(ctx context.Context) (presence.Position, error) {
 	row, err := db.q.EventHead(ctx, db.pool)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return presence.Position{}, nil
+		// Empty: pruned through its newest event, or never written.
+		pruned, err := db.q.EventPrunedThrough(ctx, db.pool)
+		if err != nil {
+			return presence.Position{}, interpretError(err)
+		}
+		return presence.Position{Xid: uint64(pruned.Xid), ID: pruned.ID}, nil
 	} else if err != nil {
 		return presence.Position{}, interpretError(err)
 	}

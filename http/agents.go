@@ -10,7 +10,7 @@ import (
 
 func (s *Server) handleAgentCreate(w http.ResponseWriter, r *http.Request) {
 	var in presence.AgentInput
-	if err := decodeJSON(w, r, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -53,7 +53,7 @@ func (s *Server) handleAgentGet(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAgentPatch(w http.ResponseWriter, r *http.Request) {
 	var in presence.AgentInput
-	if err := decodeJSON(w, r, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -74,7 +74,7 @@ func (s *Server) handleAgentBatch(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Items []presence.AgentInput `json:"items"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -3,7 +3,6 @@ package http
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	presence "github.com/presenced/presenced"
@@ -20,7 +19,7 @@ type attributesRequest struct {
 
 func (s *Server) handleAttributesPut(w http.ResponseWriter, r *http.Request) {
 	var req attributesRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -52,15 +51,12 @@ func decodeGeolocation(raw []byte) (*presence.Geolocation, error) {
 		Lat *float64 `json:"lat"`
 		Lon *float64 `json:"lon"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+	if err := unmarshalStrict(raw, &in); err != nil {
+		if presence.ErrorCode(err) == presence.EINVALID {
 			return nil, presence.ReasonErrorf(presence.EINVALID, "invalid_geolocation",
 				"geolocation must be an object {\"lat\": number, \"lon\": number} or null.")
 		}
-		return nil, jsonError(err)
+		return nil, err
 	}
 	if in.Lat == nil || in.Lon == nil {
 		return nil, presence.ReasonErrorf(presence.EINVALID, "invalid_geolocation", "geolocation needs both lat and lon.")
@@ -98,7 +94,7 @@ func (s *Server) handlePresenceQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var q presence.PresenceQuery
-	if err := decodeJSON(w, r, &q); err != nil {
+	if err := decodeJSON(r, &q); err != nil {
 		s.Error(w, r, err)
 		return
 	}

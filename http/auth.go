@@ -239,27 +239,41 @@ const (
 
 // router is the mux of the server. Every route registered on it, by
 // routes() or by any later change, goes through guard, which applies the
-// route's rule: nothing can be registered unguarded.
+// route's rule and its query parameters: nothing can be registered
+// unguarded.
 type router struct {
 	*http.ServeMux
 	s        *Server
 	mu       sync.Mutex
 	patterns []string
+	params   map[string][]string // by pattern: the query parameters it takes
 }
 
-func newRouter(s *Server) *router { return &router{ServeMux: http.NewServeMux(), s: s} }
+func newRouter(s *Server) *router {
+	return &router{ServeMux: http.NewServeMux(), s: s, params: make(map[string][]string)}
+}
 
-// Handle registers h for pattern behind its authorization rule.
-func (rt *router) Handle(pattern string, h http.Handler) {
+// Handle registers h for pattern behind its authorization rule, taking
+// the query parameters named (see routes).
+func (rt *router) Handle(pattern string, h http.Handler, params ...string) {
 	rt.mu.Lock()
 	rt.patterns = append(rt.patterns, pattern)
+	rt.params[pattern] = params
 	rt.mu.Unlock()
-	rt.ServeMux.Handle(pattern, rt.s.guard(pattern, h))
+	rt.ServeMux.Handle(pattern, rt.s.guard(pattern, params, h))
 }
 
 // HandleFunc registers h for pattern behind its authorization rule.
-func (rt *router) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
-	rt.Handle(pattern, http.HandlerFunc(h))
+func (rt *router) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request), params ...string) {
+	rt.Handle(pattern, http.HandlerFunc(h), params...)
+}
+
+// RouteParams returns the query parameters a route pattern takes, as
+// registered ("name*" for a repeatable one).
+func (s *Server) RouteParams(pattern string) []string {
+	s.mux.mu.Lock()
+	defer s.mux.mu.Unlock()
+	return slices.Clone(s.mux.params[pattern])
 }
 
 // Routes returns every registered route pattern.
@@ -271,8 +285,9 @@ func (s *Server) Routes() []string {
 
 // guard wraps the handler of one route: authenticate, rate-limit,
 // authorize, then serve with the token in the context.
-func (s *Server) guard(pattern string, h http.Handler) http.Handler {
+func (s *Server) guard(pattern string, params []string, h http.Handler) http.Handler {
 	ru, ok := rules[pattern]
+	api := strings.HasPrefix(pattern[strings.IndexByte(pattern, ' ')+1:], "/v1/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
 		if info != nil { // for the access log and the metrics
@@ -282,6 +297,12 @@ func (s *Server) guard(pattern string, h http.Handler) http.Handler {
 			s.Logger.Error("route without an authorization rule; add one to rules in http/auth.go", "pattern", pattern)
 			s.Error(w, r, presence.Errorf(presence.EINTERNAL, "This endpoint has no authorization rule."))
 			return
+		}
+		if api {
+			if err := checkQuery(r.URL.RawQuery, params); err != nil {
+				s.Error(w, r, err)
+				return
+			}
 		}
 		if ru.scope == "" || (ru.public != nil && ru.public(s)) {
 			h.ServeHTTP(w, r)
@@ -536,12 +557,15 @@ func (sr *streamRegistry) end(tokenID string) {
 	}
 }
 
-// outer is what the server serves: CORS and the body limit around the
-// mux, so that preflight requests (OPTIONS, no token) get their answer and
-// no handler can read an unbounded body.
+// outer is what the server serves: the wire checks (conn.go) and CORS
+// around the mux, so that preflight requests (OPTIONS, no token) get their
+// answer, and paths the mux would redirect refused. observe has bounded
+// the body already.
 func (s *Server) outer(w http.ResponseWriter, r *http.Request) {
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := framingConflict(r); err != nil {
+		w.Header().Set("Connection", "close")
+		s.Error(w, r, err)
+		return
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && s.corsAllowed(origin) {
 		h := w.Header()
@@ -555,6 +579,10 @@ func (s *Server) outer(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+	}
+	if err := canonicalPath(r); err != nil {
+		s.Error(w, r, err)
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }

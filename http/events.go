@@ -101,7 +101,7 @@ func readTopics(w http.ResponseWriter, r *http.Request) ([]string, error) {
 	var body struct {
 		Topics []string `json:"topics"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return nil, err
 	}
 	if err := authorizeTopics(r, body.Topics); err != nil {

@@ -4,12 +4,20 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	presence "github.com/presenced/presenced"
 )
@@ -24,8 +32,10 @@ var codes = map[string]int{
 	presence.EUNAUTHORIZED: http.StatusUnauthorized,
 	presence.EFORBIDDEN:    http.StatusForbidden,
 	presence.ENOTFOUND:     http.StatusNotFound,
+	presence.EMETHOD:       http.StatusMethodNotAllowed,
 	presence.ECONFLICT:     http.StatusConflict,
 	presence.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	presence.ETIMEOUT:      http.StatusRequestTimeout,
 	presence.EINVALID:      http.StatusUnprocessableEntity,
 	presence.ERATELIMIT:    http.StatusTooManyRequests,
 	presence.EUNAVAILABLE:  http.StatusServiceUnavailable,
@@ -51,7 +61,8 @@ type errorBody struct {
 // Error writes err as a JSON error. Internal errors are logged with the
 // request and answered with a generic message: no SQL, no stack.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+	var bodyErr bodyError
+	if r.Context().Err() != nil && !errors.As(err, &bodyErr) {
 		return // the client is gone: nobody reads the answer, nothing went wrong here
 	}
 	code := presence.ErrorCode(err)
@@ -76,46 +87,144 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeJSON reads one JSON value from the body into v: unknown fields,
-// trailing data and malformed JSON are 400, an over-long body 413, wrong
-// types 422 naming the field.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+// decodeJSON reads the body and decodes the one JSON value it must hold
+// into v. It is the one place request bodies are read and decoded:
+//
+//   - a body that ends before its Content-Length or last chunk is 400
+//     body_incomplete, one that trickles in slower than the read timeout
+//     408, one over MaxBodyBytes 413 (observe bounds every body);
+//   - malformed JSON, trailing data, unknown or duplicate member names are
+//     400; names match exactly (encoding/json would also take "NAME" for
+//     "name", a second way to repeat a member);
+//   - invalid UTF-8 and lone surrogate escapes ("\ud800") are 422:
+//     encoding/json would store them as U+FFFD, out of reach of any later
+//     check;
+//   - a value of the wrong type is 422 naming the field.
+//
+// The decoder is github.com/go-json-experiment/json (encoding/json/v2),
+// whose defaults are RFC 7493 I-JSON: valid UTF-8, unique names.
+func decodeJSON(r *http.Request, v any) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return presence.Errorf(presence.EBADREQUEST, "The body must hold exactly one JSON value.")
+	if len(bytes.TrimSpace(data)) == 0 {
+		return presence.Errorf(presence.EBADREQUEST, "The body is empty; a JSON object is expected.")
 	}
-	return nil
+	return unmarshalStrict(data, v)
 }
 
-func jsonError(err error) error {
+// decodeOptionalJSON is decodeJSON for bodies whose every field is
+// optional: an empty body (or one of white space) leaves v as it is, so a
+// client may beat or log in with no body at all.
+func decodeOptionalJSON(r *http.Request, v any) error {
+	data, err := readBody(r)
+	if err != nil || len(bytes.TrimSpace(data)) == 0 {
+		return err
+	}
+	return unmarshalStrict(data, v)
+}
+
+// readBody reads the whole body. observe has bounded it already; a read
+// that fails is a bodyError, answered even though net/http has cancelled
+// the request's context by then.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	data, err := io.ReadAll(r.Body)
+	if err == nil {
+		return data, nil
+	}
 	var maxErr *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &maxErr):
-		return presence.Errorf(presence.ETOOLARGE, "The body is larger than %d bytes.", maxErr.Limit)
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "the body"
+		return nil, presence.Errorf(presence.ETOOLARGE, "The body is larger than %d bytes.", maxErr.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return nil, bodyError{presence.ReasonErrorf(presence.ETIMEOUT, "body_timeout",
+			"The body did not arrive within the read timeout.")}
+	default: // io.ErrUnexpectedEOF, a broken chunk, a reset connection
+		return nil, bodyError{presence.ReasonErrorf(presence.EBADREQUEST, "body_incomplete",
+			"The body ended before its Content-Length or its last chunk.")}
+	}
+}
+
+// bodyError is a request body that could not be read. net/http cancels a
+// request's context when a read on its connection fails, which Error
+// takes for a client that has gone; but a client whose body was cut short
+// or timed out may well be waiting, and the access log must show the
+// refusal, not the 200 of an empty answer. So Error answers these anyway.
+type bodyError struct{ err *presence.Error }
+
+func (e bodyError) Error() string { return e.err.Error() }
+func (e bodyError) Unwrap() error { return e.err }
+
+// unmarshalStrict decodes data into v with the rules of decodeJSON. The
+// text is checked whole first, so that a malformed body is 400 even when a
+// wrong type comes before the fault.
+func unmarshalStrict(data []byte, v any) error {
+	if err := jsonv2.Unmarshal(data, new(jsontext.Value)); err != nil {
+		return syntaxError(data, err)
+	}
+	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+	var semErr *jsonv2.SemanticError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jsonv2.ErrUnknownName) && errors.As(err, &semErr):
+		return presence.Errorf(presence.EBADREQUEST, "Unknown field %q.", truncate(semErr.JSONPointer.LastToken(), 80))
+	case errors.As(err, &semErr):
+		return presence.Errorf(presence.EINVALID, "%s", typeMessage(semErr))
+	default:
+		return syntaxError(data, err)
+	}
+}
+
+// syntaxError explains why data is not one I-JSON value.
+func syntaxError(data []byte, err error) error {
+	var synErr *jsontext.SyntacticError
+	switch {
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		ptr := ""
+		if errors.As(err, &synErr) {
+			ptr = synErr.JSONPointer.LastToken()
 		}
-		return presence.Errorf(presence.EINVALID, "%s must be a JSON %s, not %s.", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return presence.Errorf(presence.EBADREQUEST, "Malformed JSON at byte %d: %v.", syntaxErr.Offset, err)
-	case errors.Is(err, io.EOF):
-		return presence.Errorf(presence.EBADREQUEST, "The body is empty; a JSON object is expected.")
+		return presence.ReasonErrorf(presence.EBADREQUEST, "duplicate_name", "The name %q appears twice in one object.", truncate(ptr, 80))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return presence.Errorf(presence.EBADREQUEST, "Malformed JSON: the body ends early.")
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return presence.Errorf(presence.EBADREQUEST, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.As(err, &synErr):
+		// The same bytes, read with UTF-8 unchecked: if they parse, the
+		// only fault is in the text of a string.
+		if jsontext.Value(data).IsValid(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)) {
+			return presence.ReasonErrorf(presence.EINVALID, "invalid_utf8",
+				"A string at byte %d is not valid UTF-8 (or holds a lone surrogate escape).", synErr.ByteOffset)
+		}
+		return presence.Errorf(presence.EBADREQUEST, "Malformed JSON at byte %d: %v.", synErr.ByteOffset, synErr.Err)
 	default:
 		return presence.Errorf(presence.EBADREQUEST, "Malformed JSON: %v.", err)
 	}
+}
+
+// typeMessage names the field of a value that does not fit its Go type.
+func typeMessage(e *jsonv2.SemanticError) string {
+	field := strings.Join(slices.Collect(e.JSONPointer.Tokens()), ".")
+	if field == "" {
+		field = "the body"
+	}
+	field = truncate(field, 120)
+	want := "value"
+	if e.GoType != nil {
+		want = jsonKind(e.GoType.Kind().String())
+	}
+	got := map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}[e.JSONKind]
+	if e.JSONKind == '0' && want == "number" {
+		return fmt.Sprintf("%s must be a number in range (a whole one where a count is meant); got %s.", field, truncate(string(e.JSONValue), 40))
+	}
+	if got == "" {
+		return fmt.Sprintf("%s must be a JSON %s.", field, want)
+	}
+	return fmt.Sprintf("%s must be a JSON %s, not %s.", field, want, got)
 }
 
 func jsonKind(goKind string) string {

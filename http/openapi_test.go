@@ -247,3 +247,45 @@ func TestOpenAPIIsServedWithoutAToken(t *testing.T) {
 		t.Fatalf("revalidation: %d", res.StatusCode)
 	}
 }
+
+// The query parameters each /v1 route takes (server.go's routes) are the
+// ones the document declares for it, so that checkQuery refuses exactly
+// what the contract does not promise.
+func TestOpenAPIQueryParametersAreTheRoutes(t *testing.T) {
+	t.Parallel()
+	doc, tree := loadOpenAPI(t)
+	described := doc.described()
+	s := presencehttp.NewServer()
+	for _, p := range s.Routes() {
+		k := routeKey(p)
+		op, ok := described[k]
+		if !ok || !strings.Contains(k, " /v1/") {
+			continue
+		}
+		var declared []string
+		for _, raw := range op.Parameters {
+			var p struct {
+				Ref  string `json:"$ref"`
+				Name string `json:"name"`
+				In   string `json:"in"`
+			}
+			_ = json.Unmarshal(raw, &p)
+			if target, ok := resolve(tree, p.Ref).(map[string]any); ok {
+				p.Name, _ = target["name"].(string)
+				p.In, _ = target["in"].(string)
+			}
+			if p.In == "query" {
+				declared = append(declared, p.Name)
+			}
+		}
+		var taken []string
+		for _, name := range s.RouteParams(p) {
+			taken = append(taken, strings.TrimSuffix(name, "*"))
+		}
+		slices.Sort(declared)
+		slices.Sort(taken)
+		if !slices.Equal(declared, taken) {
+			t.Errorf("%s: the document declares query parameters %v, the route takes %v", k, declared, taken)
+		}
+	}
+}

@@ -2,7 +2,10 @@ package http
 
 import (
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	presence "github.com/presenced/presenced"
@@ -42,4 +45,33 @@ func spellIDParam(r *http.Request) (int64, error) {
 		return 0, presence.ReasonErrorf(presence.ENOTFOUND, "spell_not_found", "Spell %q does not exist.", r.PathValue("id"))
 	}
 	return n, nil
+}
+
+// checkQuery refuses a query string that does not parse (a ";" separator,
+// a bad %-escape, more than net/url's 10,000 parameters), that names a
+// parameter not in params, or that repeats one not marked "name*".
+// r.URL.Query() drops what it cannot parse without a word, and a dropped
+// filter would widen the answer; hence 400, never a guess.
+func checkQuery(raw string, params []string) error {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return presence.ReasonErrorf(presence.EBADREQUEST, "invalid_query", "The query string does not parse: %v.", err)
+	}
+	for name, vs := range q {
+		switch {
+		case slices.Contains(params, name+"*"):
+		case !slices.Contains(params, name):
+			if len(params) == 0 {
+				return presence.ReasonErrorf(presence.EBADREQUEST, "invalid_query", "This endpoint takes no query parameters; got %q.", truncate(name, 40))
+			}
+			return presence.ReasonErrorf(presence.EBADREQUEST, "invalid_query", "Unknown query parameter %q; this endpoint takes %s.",
+				truncate(name, 40), strings.ReplaceAll(strings.Join(params, ", "), "*", ""))
+		case len(vs) > 1:
+			return presence.ReasonErrorf(presence.EBADREQUEST, "invalid_query", "The query parameter %q may be given once.", truncate(name, 40))
+		}
+	}
+	return nil
 }

@@ -9,7 +9,7 @@ import (
 
 func (s *Server) handlePresencePut(w http.ResponseWriter, r *http.Request) {
 	var ch presence.PresenceChange
-	if err := decodeJSON(w, r, &ch); err != nil {
+	if err := decodeJSON(r, &ch); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -8,7 +8,7 @@ import (
 
 func (s *Server) handleQueuePut(w http.ResponseWriter, r *http.Request) {
 	var in presence.QueueInput
-	if err := decodeOptionalJSON(w, r, &in); err != nil {
+	if err := decodeOptionalJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -60,7 +60,7 @@ func (s *Server) handleQueueLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleQueueLogout(w http.ResponseWriter, r *http.Request) {
 	var in presence.QueueLogout
-	if err := decodeOptionalJSON(w, r, &in); err != nil {
+	if err := decodeOptionalJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	presence "github.com/presenced/presenced"
@@ -76,16 +78,22 @@ func NewServer() *Server {
 	return s
 }
 
+// routes registers every route. The names after a handler are the query
+// parameters the route takes ("name*": it may be repeated); under /v1 a
+// query string that does not parse, names another parameter or repeats one
+// that may not be repeated is 400 (checkQuery), so that no typo or trick
+// can widen a filter. Keep them equal to http/openapi.json's parameters
+// (TestOpenAPIQueryParametersAreTheRoutes checks).
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", s.handleHealthz)
 	m.HandleFunc("GET /readyz", s.handleReadyz)
 
 	m.HandleFunc("POST /v1/agents", s.handleAgentCreate)
-	m.HandleFunc("GET /v1/agents", s.handleAgentList)
+	m.HandleFunc("GET /v1/agents", s.handleAgentList, "limit", "cursor", "deleted")
 	m.HandleFunc("POST /v1/agents/batch", s.handleAgentBatch)
-	m.HandleFunc("GET /v1/agents/updated", s.handleAgentsUpdated)
-	m.HandleFunc("GET /v1/agents/deleted", s.handleAgentsDeleted)
+	m.HandleFunc("GET /v1/agents/updated", s.handleAgentsUpdated, "start", "end", "limit", "cursor")
+	m.HandleFunc("GET /v1/agents/deleted", s.handleAgentsDeleted, "start", "end", "limit", "cursor")
 	m.HandleFunc("GET /v1/agents/{id}", s.handleAgentGet)
 	m.HandleFunc("PATCH /v1/agents/{id}", s.handleAgentPatch)
 	m.HandleFunc("DELETE /v1/agents/{id}", s.handleAgentDelete)
@@ -98,16 +106,16 @@ func (s *Server) routes() {
 
 	m.HandleFunc("PUT /v1/agents/{id}/presence", s.handlePresencePut)
 	m.HandleFunc("GET /v1/agents/{id}/presence", s.handlePresenceGet)
-	m.HandleFunc("GET /v1/presence", s.handlePresenceList)
-	m.HandleFunc("POST /v1/presence/query", s.handlePresenceQuery)
+	m.HandleFunc("GET /v1/presence", s.handlePresenceList, "agent*", "status", "state", "limit", "cursor")
+	m.HandleFunc("POST /v1/presence/query", s.handlePresenceQuery, "limit", "cursor")
 
 	m.HandleFunc("PUT /v1/agents/{id}/attributes", s.handleAttributesPut)
 	m.HandleFunc("GET /v1/agents/{id}/attributes", s.handleAttributesGet)
 	m.HandleFunc("DELETE /v1/agents/{id}/attributes/{category}/{name...}", s.handleAttributeDelete)
 
-	m.HandleFunc("GET /v1/spells", s.handleSpellList)
-	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated)
-	m.HandleFunc("GET /v1/spells/deleted", s.handleSpellsDeleted)
+	m.HandleFunc("GET /v1/spells", s.handleSpellList, "agent", "status", "from", "to", "current", "limit", "cursor")
+	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated, "start", "end", "limit", "cursor")
+	m.HandleFunc("GET /v1/spells/deleted", s.handleSpellsDeleted, "start", "end", "limit", "cursor")
 	m.HandleFunc("GET /v1/spells/{id}", s.handleSpellGet)
 	m.HandleFunc("DELETE /v1/spells/{id}", s.handleSpellDelete)
 	m.HandleFunc("POST /v1/spells/{id}/restore", s.handleSpellRestore)
@@ -119,7 +127,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/sessions/{sid}", s.handleSessionClose)
 
 	m.HandleFunc("PUT /v1/queues/{q}", s.handleQueuePut)
-	m.HandleFunc("GET /v1/queues", s.handleQueueList)
+	m.HandleFunc("GET /v1/queues", s.handleQueueList, "limit", "cursor")
 	m.HandleFunc("GET /v1/queues/{q}", s.handleQueueGet)
 	m.HandleFunc("POST /v1/agents/{id}/queues/{q}/login", s.handleQueueLogin)
 	m.HandleFunc("POST /v1/agents/{id}/queues/logout", s.handleQueueLogout)
@@ -130,16 +138,16 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/work/{wid}", s.handleWorkClose)
 	m.HandleFunc("POST /v1/work/{wid}/release", s.handleWorkRelease)
 
-	m.HandleFunc("GET /v1/events", s.handleEvents)
+	m.HandleFunc("GET /v1/events", s.handleEvents, "topic*", "last_event_id", "access_token")
 	m.HandleFunc("POST /v1/channels", s.handleChannelCreate)
 	m.HandleFunc("GET /v1/channels/{id}", s.handleChannelGet)
 	m.HandleFunc("PUT /v1/channels/{id}/subscriptions", s.handleChannelSubscriptions)
-	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents)
+	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents, "last_event_id", "access_token")
 
 	m.HandleFunc("POST /v1/tokens", s.handleTokenCreate)
-	m.HandleFunc("GET /v1/tokens", s.handleTokenList)
+	m.HandleFunc("GET /v1/tokens", s.handleTokenList, "limit", "cursor")
 	m.HandleFunc("DELETE /v1/tokens/{id}", s.handleTokenRevoke)
-	m.HandleFunc("GET /v1/audit", s.handleAuditList)
+	m.HandleFunc("GET /v1/audit", s.handleAuditList, "action", "target_type", "actor", "limit", "cursor")
 
 	// The operator's kit and the wallboard (operations.go).
 	m.HandleFunc("GET /metrics", s.handleMetrics)
@@ -171,9 +179,16 @@ func (s *Server) Open() (err error) {
 		IdleTimeout:    orDefault(s.Security.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes: 1 << 20,
 		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ConnContext:    withWireConn,
+		Protocols:      new(http.Protocols),
 	}
+	// HTTP/1.1, and HTTP/2 without TLS (h2c, prior knowledge only): a
+	// balancer or client that speaks HTTP/2 to the node carries many
+	// streams on one connection.
+	s.server.Protocols.SetHTTP1(true)
+	s.server.Protocols.SetUnencryptedHTTP2(true)
 	go func() {
-		if err := s.server.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.server.Serve(wireListener{s.ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http serve", "err", err)
 		}
 	}()
@@ -194,8 +209,52 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.server.Shutdown(ctx)
 }
 
+// handleNotFound answers what no route matched. The catch-all "/" matches
+// every method, so the mux's own 405 never comes: a path that other
+// methods serve is 405 with Allow here, in the JSON error shape.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, presence.ENOTFOUND, "No such endpoint: "+r.Method+" "+r.URL.Path+".")
+	if allow := s.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.Error(w, r, presence.ReasonErrorf(presence.EMETHOD, "method_not_allowed",
+			"%s is not allowed on %s; use %s.", truncate(r.Method, 20), truncate(r.URL.Path, 200), strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, presence.ENOTFOUND, "No such endpoint: "+truncate(r.Method, 20)+" "+truncate(r.URL.Path, 200)+".")
+}
+
+// routeMethods are the methods routes are registered for.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowedMethods lists the methods that a route serves on r's path.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.ServeMux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// canonicalPath refuses, under /v1, a path that the mux would answer with
+// a 307 redirect to its cleaned form ("//", "." or ".." segments): an
+// HTML redirect is no answer for an API client, and a path that means
+// another path is how requests slip past a proxy's rules.
+func canonicalPath(r *http.Request) error {
+	p := r.URL.EscapedPath()
+	if r.Method == http.MethodConnect || (p != "/v1" && !strings.HasPrefix(p, "/v1/")) {
+		return nil
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean != p {
+		return presence.ReasonErrorf(presence.EBADREQUEST, "path_not_canonical",
+			"The path %q must not hold empty, \".\" or \"..\" segments.", truncate(p, 200))
+	}
+	return nil
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -1,9 +1,6 @@
 package http
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"net/http"
 
 	presence "github.com/presenced/presenced"
@@ -11,7 +8,7 @@ import (
 
 func (s *Server) handleSessionOpen(w http.ResponseWriter, r *http.Request) {
 	var in presence.SessionInput
-	if err := decodeOptionalJSON(w, r, &in); err != nil {
+	if err := decodeOptionalJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -49,7 +46,7 @@ type heartbeatBody struct {
 
 func (s *Server) handleSessionHeartbeat(w http.ResponseWriter, r *http.Request) {
 	var in heartbeatBody
-	if err := decodeOptionalJSON(w, r, &in); err != nil {
+	if err := decodeOptionalJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -66,31 +63,4 @@ func (s *Server) handleSessionClose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// decodeOptionalJSON is decodeJSON for bodies whose every field is
-// optional: an empty body (or one of white space) leaves v as it is, so a
-// client may beat or log in with no body at all.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil
-	}
-	br := bufio.NewReader(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	for {
-		b, err := br.ReadByte()
-		if errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return jsonError(err)
-		}
-		if b != ' ' && b != '\t' && b != '\r' && b != '\n' {
-			_ = br.UnreadByte()
-			break
-		}
-	}
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{br, r.Body}
-	return decodeJSON(w, r, v)
 }

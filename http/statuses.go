@@ -17,7 +17,7 @@ func (s *Server) handleStatusList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleStatusCreate(w http.ResponseWriter, r *http.Request) {
 	var in presence.StatusInput
-	if err := decodeJSON(w, r, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -31,7 +31,7 @@ func (s *Server) handleStatusCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleStatusPatch(w http.ResponseWriter, r *http.Request) {
 	var in presence.StatusInput
-	if err := decodeJSON(w, r, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -15,7 +15,7 @@ type tokenCreated struct {
 
 func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request) {
 	var in presence.TokenInput
-	if err := decodeJSON(w, r, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -10,7 +10,7 @@ import (
 // agent's record after it; 409 over_capacity when it does not fit.
 func (s *Server) handleWorkAssign(w http.ResponseWriter, r *http.Request) {
 	var in presence.WorkInput
-	if err := decodeJSON(w, r, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -58,7 +58,7 @@ func (s *Server) handleWorkClose(w http.ResponseWriter, r *http.Request) {
 // admin force-closes stuck work; the audit log names the token.
 func (s *Server) handleWorkRelease(w http.ResponseWriter, r *http.Request) {
 	var in presence.WorkRelease
-	if err := decodeOptionalJSON(w, r, &in); err != nil {
+	if err := decodeOptionalJSON(r, &in); err != nil {
 		s.Error(w, r, err)
 		return
 	}

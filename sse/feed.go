@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,8 +13,10 @@ import (
 
 // KindReset is the event sent, once, to a client whose Last-Event-ID is
 // older than the log's retention window: events after it may be gone, so
-// it must reload state. Its id is the log's head at that moment, so that a
-// later reconnect resumes from there; the stream goes on live after it.
+// it must reload state. Its id is the log's head at that moment (for a log
+// pruned empty, the position it was pruned through), so that a later
+// reconnect resumes from there; its topic is the stream's topic patterns,
+// comma-separated as ?topic= takes them; the stream goes on live after it.
 const KindReset = "reset"
 
 // resetBody is the envelope body of the reset event.
@@ -117,7 +120,7 @@ func (b *Broker) heartbeat(ctx context.Context, s *subscriber) {
 func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, tick <-chan time.Time) error {
 	if resume {
 		if start.reset {
-			reset := presence.Event{Position: start.after, Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
+			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
 			if err := s.stream.send(ctx, newWire(reset).event()); err != nil {
 				return err
 			}
@@ -177,4 +180,17 @@ func (s *subscriber) wantsEvent(ev presence.Event) bool {
 		return false
 	}
 	return s.wants(t)
+}
+
+// topicList is s's topic patterns, sorted and comma-separated.
+func (s *subscriber) topicList() string {
+	s.mu.Lock()
+	topics := s.topics
+	s.mu.Unlock()
+	list := make([]string, 0, len(topics))
+	for t := range topics {
+		list = append(list, t.String())
+	}
+	slices.Sort(list)
+	return strings.Join(list, ",")
 }

@@ -217,7 +217,12 @@ func lastEventID(r *http.Request) (presence.Position, bool, error) {
 	}
 	p, err := presence.ParsePosition(s)
 	if err != nil {
-		return presence.Position{}, false, err
+		// Not echoed whole: a header may be kilobytes long.
+		if len(s) > 64 {
+			s = strings.ToValidUTF8(s[:64], "") + "…"
+		}
+		return presence.Position{}, false, presence.Errorf(presence.EBADREQUEST,
+			"Last-Event-ID %q is not an event id; send the id of an event this API sent.", s)
 	}
 	return p, true, nil
 }

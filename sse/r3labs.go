@@ -275,6 +275,8 @@ func (dw *deadlineWriter) Flush() {
 	if dw.arm() == nil {
 		if err := dw.rc.Flush(); err != nil {
 			dw.fail(err)
+		} else {
+			dw.disarm()
 		}
 	}
 	dw.progressed()
@@ -304,6 +306,19 @@ func (dw *deadlineWriter) arm() error {
 		dw.warn()
 	}
 	return nil
+}
+
+// disarm clears the deadline once a flush has written everything. Over
+// HTTP/1 a deadline that passes while the stream is idle does nothing (the
+// next write moves it first), but over HTTP/2 it is a timer that resets
+// the stream when it fires: an idle stream would die WriteTimeout after
+// its last event, before the next heartbeat.
+func (dw *deadlineWriter) disarm() {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	if dw.err == nil {
+		_ = dw.rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (dw *deadlineWriter) fail(err error) {

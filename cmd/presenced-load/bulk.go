@@ -75,8 +75,10 @@ func scenarioBulk(ctx context.Context, e *env, o options) error {
 	}
 	for i := range 30 {
 		start := time.Now()
-		// A query string never seen before misses the node's answer cache.
-		if code, _, _, err := get(fmt.Sprintf("%s/v1/presence?limit=%d&run=%d", n.url, o.agents, i), ""); err != nil || code != 200 {
+		// A query string never seen before misses the node's answer cache:
+		// the same limit, written with ever more leading zeros (the API
+		// refuses parameters it does not take).
+		if code, _, _, err := get(fmt.Sprintf("%s/v1/presence?limit=%0*d", n.url, 6+i, o.agents), ""); err != nil || code != 200 {
 			return fmt.Errorf("whole floor: %d %v", code, err)
 		}
 		uncached.add(time.Since(start))
