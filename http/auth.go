@@ -256,6 +256,10 @@ func (s *Server) guard(pattern string, h http.Handler) http.Handler {
 			s.Error(w, r, presence.Errorf(presence.EINTERNAL, "This endpoint has no authorization rule."))
 			return
 		}
+		if err := checkPathText(r); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 		if ru.scope == "" || (ru.public != nil && ru.public(s)) {
 			h.ServeHTTP(w, r)
 			return

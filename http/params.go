@@ -3,7 +3,9 @@ package http
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	presence "github.com/presenced/presenced"
 )
@@ -42,4 +44,14 @@ func spellIDParam(r *http.Request) (int64, error) {
 		return 0, presence.ReasonErrorf(presence.ENOTFOUND, "spell_not_found", "Spell %q does not exist.", r.PathValue("id"))
 	}
 	return n, nil
+}
+
+// checkPathText refuses a path whose decoded form is not valid text
+// (invalid UTF-8 such as %ff, or a NUL): 400 on every route, before any
+// handler or the database sees its parameters.
+func checkPathText(r *http.Request) error {
+	if p := r.URL.Path; !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0 {
+		return presence.Errorf(presence.EBADREQUEST, "The path is not valid text (invalid UTF-8 or a NUL character, e.g. %%ff or %%00).")
+	}
+	return nil
 }
