@@ -47,21 +47,25 @@ func TestAttributesAPI(t *testing.T) {
 	s.mustError(404, "agent_not_found", "DELETE", "/v1/agents/ghost/attributes/c/n", "")
 }
 
-// Ids and keys that cannot be stored (a NUL, invalid UTF-8) are simply not
-// found, and a forged cursor is a bad request: never a 500.
-func TestAttributesUnstorableKeysAreNotFound(t *testing.T) {
+// Ids and keys that cannot be stored (a NUL, invalid UTF-8) are a bad
+// request on every route, refused before the database sees them (the same
+// answer everywhere, as http/openapi.json says), and so is a forged
+// cursor: never a 500.
+func TestAttributesUnstorableKeysAreBadRequests(t *testing.T) {
 	t.Parallel()
 	s := mustOpenServer(t)
 	s.must(201, "POST", "/v1/agents", `{"id": "a1"}`)
-	s.mustError(404, "agent_not_found", "GET", "/v1/agents/a%00b/attributes", "")
-	s.mustError(404, "agent_not_found", "PUT", "/v1/agents/a%00b/attributes", "{}")
-	s.mustError(404, "agent_not_found", "DELETE", "/v1/agents/a%00b/attributes/c/n", "")
-	s.mustError(404, "attribute_not_found", "DELETE", "/v1/agents/a1/attributes/c%00/n", "")
-	s.mustError(404, "attribute_not_found", "DELETE", "/v1/agents/a1/attributes/c/%ff", "")
+	s.mustError(400, "bad_request", "GET", "/v1/agents/a%00b/attributes", "")
+	s.mustError(400, "bad_request", "PUT", "/v1/agents/a%00b/attributes", "{}")
+	s.mustError(400, "bad_request", "DELETE", "/v1/agents/a%00b/attributes/c/n", "")
+	s.mustError(400, "bad_request", "DELETE", "/v1/agents/a1/attributes/c%00/n", "")
+	s.mustError(400, "bad_request", "DELETE", "/v1/agents/a1/attributes/c/%ff", "")
 	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"i":"\u0000"}`))
 	s.mustError(400, "bad_request", "POST", "/v1/presence/query?cursor="+forged, fmt.Sprintf(apiQuery, "ACTIVE", "A AND B AND C"))
-	// The same net under the other endpoints (interpretError: SQLSTATE 22021).
 	s.mustError(400, "bad_request", "GET", "/v1/agents/a%00b", "")
+	s.mustError(400, "bad_request", "PUT", "/v1/queues/%ff", "{}")
+	s.mustError(400, "bad_request", "POST", "/v1/agents/a1/queues/%ff/login", "")
+	s.mustError(400, "bad_request", "GET", "/v1/spells/%ff", "")
 }
 
 func TestAttributesBadInputWritesNothing(t *testing.T) {

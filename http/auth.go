@@ -298,6 +298,10 @@ func (s *Server) guard(pattern string, params []string, h http.Handler) http.Han
 			s.Error(w, r, presence.Errorf(presence.EINTERNAL, "This endpoint has no authorization rule."))
 			return
 		}
+		if err := checkPathText(r); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 		if api {
 			if err := checkQuery(r.URL.RawQuery, params); err != nil {
 				s.Error(w, r, err)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	presence "github.com/presenced/presenced"
 )
@@ -72,6 +73,16 @@ func checkQuery(raw string, params []string) error {
 		case len(vs) > 1:
 			return presence.ReasonErrorf(presence.EBADREQUEST, "invalid_query", "The query parameter %q may be given once.", truncate(name, 40))
 		}
+	}
+	return nil
+}
+
+// checkPathText refuses a path whose decoded form is not valid text
+// (invalid UTF-8 such as %ff, or a NUL): 400 on every route, before any
+// handler or the database sees its parameters.
+func checkPathText(r *http.Request) error {
+	if p := r.URL.Path; !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0 {
+		return presence.Errorf(presence.EBADREQUEST, "The path is not valid text (invalid UTF-8 or a NUL character, e.g. %%ff or %%00).")
 	}
 	return nil
 }

@@ -45,6 +45,12 @@ func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := presence.PresenceFilter{Status: q.Get("status"), State: q.Get("state"), Cursor: cursor, Limit: limit}
+	switch f.State {
+	case "", presence.StateActive, presence.StateAway, presence.StateDisconnected, presence.StateOffline:
+	default: // an unknown state would match nothing, silently
+		s.Error(w, r, presence.Errorf(presence.EBADREQUEST, "state must be one of ACTIVE, AWAY, DISCONNECTED, OFFLINE."))
+		return
+	}
 	for _, v := range q["agent"] {
 		for _, id := range strings.Split(v, ",") {
 			if id != "" {
