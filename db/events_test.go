@@ -362,19 +362,22 @@ func TestListenerSync(t *testing.T) {
 	c.waitFor(t, 0, time.Second)
 
 	within := func(d time.Duration) (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, d) }
-	sctx, cancel := within(2 * time.Second)
+	sctx, cancel := within(10 * time.Second)
 	ok(t, l.Sync(sctx))
 	cancel()
 	for i := range 20 {
 		mustAgent(t, d, fmt.Sprintf("a%d", i))
 		start := time.Now()
-		sctx, cancel := within(2 * time.Second)
+		sctx, cancel := within(10 * time.Second)
 		ok(t, l.Sync(sctx))
 		cancel()
 		if n := len(c.snapshot()); n != i+1 {
 			t.Fatalf("after Sync %d events published, want %d", n, i+1)
 		}
-		if took := time.Since(start); took > 500*time.Millisecond {
+		// Not the hour of PollInterval. (Events of this database wait
+		// for transactions anywhere in the cluster that began before
+		// them: under a loaded test run that may take a while.)
+		if took := time.Since(start); took > 5*time.Second {
 			t.Fatalf("Sync took %v", took)
 		}
 	}
@@ -392,7 +395,7 @@ func TestListenerSync(t *testing.T) {
 		t.Fatalf("Sync with a held-back event = %v, want the deadline", err)
 	}
 	ok(t, blocker.Commit(ctx))
-	sctx, cancel = within(2 * time.Second)
+	sctx, cancel = within(10 * time.Second)
 	ok(t, l.Sync(sctx))
 	cancel()
 	if n := len(c.snapshot()); n != 21 {

@@ -43,7 +43,10 @@ type Listener struct {
 	// It re-reads after minHeldBack first and doubles the wait up to this:
 	// most such transactions end within a millisecond or two.
 	HeldBackInterval time.Duration
-	// MaxBackoff caps the wait between reconnect attempts.
+	// MaxBackoff caps the wait between reconnect attempts. It bounds how
+	// long the node stays not ready after the database is back (readiness
+	// needs the listener), so it is short: an attempt against a database
+	// that is down costs it one refused connection.
 	MaxBackoff time.Duration
 
 	position   atomic.Pointer[presence.Position]
@@ -64,12 +67,16 @@ type Listener struct {
 	done   sync.WaitGroup
 }
 
+// DefaultMaxBackoff is the default Listener.MaxBackoff: with jitter, the
+// listener is back within half a second of the database.
+const DefaultMaxBackoff = 500 * time.Millisecond
+
 // NewListener returns a listener that publishes to publish, one event at a
 // time, in position order, from a single goroutine.
 func NewListener(db *DB, publish func(presence.Event)) *Listener {
 	return &Listener{
 		db: db, publish: publish, Logger: db.Logger,
-		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: 5 * time.Second,
+		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: DefaultMaxBackoff,
 	}
 }
 
@@ -189,16 +196,28 @@ func (l *Listener) waitForDoorbell(ctx context.Context, conn *pgx.Conn, d time.D
 
 func (l *Listener) run(ctx context.Context) {
 	backoff := 50 * time.Millisecond
+	var failed int // connection attempts failed in a row
+	var downSince time.Time
 	for ctx.Err() == nil {
 		conn, err := l.connect(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			l.Logger.Warn("event listener cannot connect; retrying", "err", err, "in", backoff)
+			// Logged once per outage: retries come every MaxBackoff.
+			if failed == 0 {
+				downSince = time.Now()
+				l.Logger.Warn("event listener cannot connect; retrying until it can", "err", err)
+			}
+			failed++
 			sleep(ctx, jitter(backoff))
 			backoff = min(2*backoff, l.MaxBackoff)
 			continue
+		}
+		if failed > 0 {
+			l.Logger.Info("event listener connected again", "attempts", failed+1,
+				"down_for", time.Since(downSince).Round(time.Millisecond).String())
+			failed = 0
 		}
 		backoff = 50 * time.Millisecond
 		l.connected.Store(true)
