@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/db/pgcluster"
 	"github.com/presenced/presenced/node"
 )
@@ -159,5 +160,37 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if recs := logs.find(slog.LevelWarn, "event listener"); len(recs) > 2 {
 		t.Errorf("the listener logged %d warnings, want at most 2 (lost, cannot connect)", len(recs))
+	}
+}
+
+// A backlog that the listener reads in one go (after an outage, or one big
+// transaction, as here) reaches every subscriber that keeps up, whole and
+// without dropping its stream: 3,000 events overflow a stream's 256-event
+// buffer many times over.
+func TestBacklogBurstDropsNoSubscriberThatKeepsUp(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	n := mustOpenNode(t, url, "")
+	const subs, burst = 3, 3000
+	var all []*subscriber
+	for range subs {
+		all = append(all, subscribe(t, n.URL(), []string{"agents.*.presence"}, ""))
+	}
+	waitSubscribed(t, n, subs)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(t.Context(), `SELECT event_append('agents.a' || (i % 100) || '.presence', 'presence',
+		jsonb_build_object('i', i, 'pad', repeat('x', 200))) FROM generate_series(1, $1::int) i`, burst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		s.waitFor(t, "presence", burst, 30*time.Second)
+	}
+	if d := n.Broker.EventsDropped(); d != 0 {
+		t.Fatalf("%d subscribers dropped by a burst of %d events", d, burst)
 	}
 }
