@@ -55,6 +55,12 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 				continue
 			}
 			p.mu.Lock()
+			if p.down { // it went down while we dialled
+				p.mu.Unlock()
+				c.Close()
+				up.Close()
+				continue
+			}
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
 			p.wg.Add(2)
@@ -190,6 +196,11 @@ func TestListenerRetriesWithinASecond(t *testing.T) {
 	defer viaProxy.Close()
 	c := newCollector()
 	l := mustListen(t, viaProxy, c)
+	for start := time.Now(); !l.Connected(); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the listener did not connect")
+		}
+	}
 
 	downAt := time.Now()
 	p.setDown(true)
