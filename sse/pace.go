@@ -10,22 +10,24 @@ import (
 // or a reconnect, a batch of thousands of changes in one transaction) comes
 // faster than any client reads, and would fill every buffer at once and
 // drop every subscriber, healthy or not. So Publish goes at the pace of the
-// streams that keep up: when an event leaves a subscriber's buffer three
-// quarters full, Publish, after it has released the broker's lock, waits
-// for that buffer to drain to a quarter before it returns; the listener
-// publishes the next event only then.
+// streams that keep up: when an event leaves a subscriber's buffer (or
+// pending queue) three quarters full, Publish, after it has released the
+// broker's lock, waits for it to drain to a quarter before it returns; the
+// listener publishes the next event only then.
 //
 // Keeping up means draining half a buffer (128 events by default) within
-// maxPaceWait. A subscriber that does not is not waited for again for
+// maxPaceWait, 512 events a second. A subscriber that does not is not waited for again for
 // paceForget: it is dropped when its buffer overflows, as before, and
 // resumes by id. The subscribers found full by one Publish share that
 // deadline, so a stalled client delays the node's events by maxPaceWait at
 // most, once, and a burst reaches the clients that keep up whole.
 //
-// It reads only stream.queued, the events taken and not yet written, and
-// polls it: the stream's progress tokens belong to its backlog writer.
+// It reads how many events wait for a subscriber (fill) and polls it: the
+// stream's progress tokens belong to its backlog writer. A subscriber that
+// is not live yet (its backlog writer has not caught up) is paced by its
+// pending queue, which is bounded by the same buffer size.
 const (
-	maxPaceWait  = 100 * time.Millisecond
+	maxPaceWait  = 250 * time.Millisecond
 	paceForget   = 10 * time.Second
 	pacePollStep = 200 * time.Microsecond
 )
@@ -37,23 +39,32 @@ type pacer struct {
 	pruned time.Time                 // when gaveUp was last rid of old entries
 }
 
-// overPace reports whether s is live and its buffer full enough (three
-// quarters) that Publish should wait for it to drain. A subscriber that is
-// not live yet writes its backlog itself, and its stream may not be set:
-// live, read under s.mu, says that it is.
-func (b *Broker) overPace(s *subscriber) bool {
+// fill returns how many events wait for s: taken by its stream and not yet
+// written once it is live, in its pending queue before (its backlog writer
+// drains that queue as its stream writes). ok is false for a stream that
+// nothing drains (one without a connection, in a benchmark): no use
+// waiting for it. A stream that is not live may not be set yet: live,
+// read under s.mu, says that it is.
+func (s *subscriber) fill() (n int64, ok bool) {
 	s.mu.Lock()
-	live := s.live
+	live, pending := s.live, len(s.pending)
 	s.mu.Unlock()
-	if !live || s.stream.queued.Load() < int64(b.cfg.BufferSize-b.cfg.BufferSize/4) {
-		return false
+	if !live {
+		return int64(pending), true
 	}
 	select {
-	case <-s.stream.attached: // a connection drains it
-		return true
-	default: // nothing drains it (a stream in a benchmark): no use waiting
-		return false
+	case <-s.stream.attached:
+		return s.stream.queued.Load(), true
+	default:
+		return 0, false
 	}
+}
+
+// overPace reports whether s's buffer is full enough (three quarters) that
+// Publish should wait for it to drain.
+func (b *Broker) overPace(s *subscriber) bool {
+	n, ok := s.fill()
+	return ok && n >= int64(b.cfg.BufferSize-b.cfg.BufferSize/4)
 }
 
 // pace waits for the buffers of full to drain to a quarter, within
@@ -79,7 +90,7 @@ func (b *Broker) pace(full []*subscriber) {
 		if at, ok := p.gaveUp[s]; ok && now.Sub(at) <= paceForget {
 			continue
 		}
-		for s.stream.queued.Load() > low {
+		for n, _ := s.fill(); n > low; n, _ = s.fill() {
 			if b.ctx.Err() != nil {
 				return
 			}
