@@ -32,6 +32,8 @@ type DB struct {
 	pool  *pgxpool.Pool
 	q     *dbsqlc.Queries
 	beats beatBatcher // heartbeats that arrive together share one UPDATE
+
+	outage outage // logs an outage once, not per failed request
 }
 
 // NewDB returns a DB for the given connection URL; call Open before use.

@@ -2,6 +2,7 @@ package db
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strings"
 
@@ -17,12 +18,16 @@ func asPgError(err error) *pgconn.PgError {
 }
 
 // isUnavailable reports whether err says the database cannot be reached
-// right now (down, restarting, too many connections), as opposed to a
-// statement that failed: such requests answer 503 and may be retried.
+// right now (down, restarting, too many connections) or the connection
+// died under the statement (its backend killed, the server crashed, the
+// network cut: pgx reports an orderly end mid-reply as io.ErrUnexpectedEOF
+// or io.EOF, a reset as a net.Error), as opposed to a statement that
+// failed: such requests answer 503 with Retry-After and may be retried.
 func isUnavailable(err error) bool {
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
-	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) {
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
 	if pgErr := asPgError(err); pgErr != nil {

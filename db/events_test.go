@@ -1,7 +1,9 @@
 package db_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -345,4 +347,58 @@ func TestPruneAndReset(t *testing.T) {
 	}
 	_, err = d.ReadEvents(ctx, presence.Position{Xid: 1, ID: 1}, 10)
 	mustCode(t, err, presence.ERESET)
+}
+
+// Sync returns once every event committed before it has been published:
+// at once when nothing new was written (no doorbell needed, it wakes the
+// listener itself), with the event after a write, and not while the
+// event is held back behind an older open transaction.
+func TestListenerSync(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	c := newCollector()
+	l := mustListen(t, d, c)
+	l.PollInterval = time.Hour // only doorbells and Sync wake it
+	c.waitFor(t, 0, time.Second)
+
+	within := func(d time.Duration) (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, d) }
+	sctx, cancel := within(10 * time.Second)
+	ok(t, l.Sync(sctx))
+	cancel()
+	for i := range 20 {
+		mustAgent(t, d, fmt.Sprintf("a%d", i))
+		start := time.Now()
+		sctx, cancel := within(10 * time.Second)
+		ok(t, l.Sync(sctx))
+		cancel()
+		if n := len(c.snapshot()); n != i+1 {
+			t.Fatalf("after Sync %d events published, want %d", n, i+1)
+		}
+		// Not the hour of PollInterval. (Events of this database wait
+		// for transactions anywhere in the cluster that began before
+		// them: under a loaded test run that may take a while.)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("Sync took %v", took)
+		}
+	}
+
+	blocker, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	defer blocker.Rollback(ctx)
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`)
+	ok(t, err)
+	mustAgent(t, d, "held")
+	sctx, cancel = within(200 * time.Millisecond)
+	err = l.Sync(sctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sync with a held-back event = %v, want the deadline", err)
+	}
+	ok(t, blocker.Commit(ctx))
+	sctx, cancel = within(10 * time.Second)
+	ok(t, l.Sync(sctx))
+	cancel()
+	if n := len(c.snapshot()); n != 21 {
+		t.Fatalf("after the blocker ended %d events published, want 21", n)
+	}
 }

@@ -43,23 +43,40 @@ type Listener struct {
 	// It re-reads after minHeldBack first and doubles the wait up to this:
 	// most such transactions end within a millisecond or two.
 	HeldBackInterval time.Duration
-	// MaxBackoff caps the wait between reconnect attempts.
+	// MaxBackoff caps the wait between reconnect attempts. It bounds how
+	// long the node stays not ready after the database is back (readiness
+	// needs the listener), so it is short: an attempt against a database
+	// that is down costs it one refused connection.
 	MaxBackoff time.Duration
 
 	position   atomic.Pointer[presence.Position]
 	connected  atomic.Bool
 	reconnects atomic.Int64
 
+	// Sync's bookkeeping: rounds counts the catch-up reads begun; settled
+	// is the newest round that found nothing held back, so that every
+	// event committed before it began has been published.
+	rounds    atomic.Uint64
+	syncMu    sync.Mutex
+	settled   uint64
+	settledCh chan struct{} // closed when settled moves; nil until a Sync waits
+	woken     bool          // a Sync wants a new round at once
+	waitStop  context.CancelFunc
+
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
+
+// DefaultMaxBackoff is the default Listener.MaxBackoff: with jitter, the
+// listener is back within half a second of the database.
+const DefaultMaxBackoff = 500 * time.Millisecond
 
 // NewListener returns a listener that publishes to publish, one event at a
 // time, in position order, from a single goroutine.
 func NewListener(db *DB, publish func(presence.Event)) *Listener {
 	return &Listener{
 		db: db, publish: publish, Logger: db.Logger,
-		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: 5 * time.Second,
+		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: DefaultMaxBackoff,
 	}
 }
 
@@ -98,18 +115,109 @@ func (l *Listener) Position() presence.Position { return *l.position.Load() }
 // Reconnects counts connections lost and re-made.
 func (l *Listener) Reconnects() int64 { return l.reconnects.Load() }
 
+// Sync returns once every event committed before the call has been
+// published (and Position has passed it), or with ctx's error. It wakes
+// the listener for a fresh read of the log and waits for a read that began
+// after the call and found nothing held back behind an open transaction.
+// The HTTP layer calls it so that a node's reads reflect the writes it has
+// answered (read-your-writes); it costs one log read, shared by every
+// caller waiting at the time.
+func (l *Listener) Sync(ctx context.Context) error {
+	mark := l.rounds.Load()
+	l.wake()
+	for {
+		l.syncMu.Lock()
+		if l.settled > mark {
+			l.syncMu.Unlock()
+			return nil
+		}
+		if l.settledCh == nil {
+			l.settledCh = make(chan struct{})
+		}
+		ch := l.settledCh
+		l.syncMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// wake makes the listener read the log now: it cuts short the wait for a
+// doorbell, or, between waits, skips the next one.
+func (l *Listener) wake() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.woken = true
+	if l.waitStop != nil {
+		l.waitStop()
+	}
+}
+
+// settle records that round n found nothing held back.
+func (l *Listener) settle(n uint64) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if n <= l.settled {
+		return
+	}
+	l.settled = n
+	if l.settledCh != nil {
+		close(l.settledCh)
+		l.settledCh = nil
+	}
+}
+
+// waitForDoorbell waits up to d for a notification, or less when a Sync
+// wakes the listener; woken reports the latter.
+func (l *Listener) waitForDoorbell(ctx context.Context, conn *pgx.Conn, d time.Duration) (woken bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	l.syncMu.Lock()
+	woken, l.woken = l.woken, false
+	if !woken {
+		l.waitStop = cancel
+	}
+	l.syncMu.Unlock()
+	if woken {
+		return true, nil
+	}
+	_, err = conn.WaitForNotification(wctx)
+	l.syncMu.Lock()
+	woken, l.woken = l.woken, false
+	l.waitStop = nil
+	l.syncMu.Unlock()
+	if woken && ctx.Err() == nil && (errors.Is(err, context.Canceled) || pgconn.Timeout(err)) {
+		return true, nil
+	}
+	return woken, err
+}
+
 func (l *Listener) run(ctx context.Context) {
 	backoff := 50 * time.Millisecond
+	var failed int // connection attempts failed in a row
+	var downSince time.Time
 	for ctx.Err() == nil {
 		conn, err := l.connect(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			l.Logger.Warn("event listener cannot connect; retrying", "err", err, "in", backoff)
+			// Logged once per outage: retries come every MaxBackoff.
+			if failed == 0 {
+				downSince = time.Now()
+				l.Logger.Warn("event listener cannot connect; retrying until it can", "err", err)
+			}
+			failed++
 			sleep(ctx, jitter(backoff))
 			backoff = min(2*backoff, l.MaxBackoff)
 			continue
+		}
+		if failed > 0 {
+			l.Logger.Info("event listener connected again", "attempts", failed+1,
+				"down_for", time.Since(downSince).Round(time.Millisecond).String())
+			failed = 0
 		}
 		backoff = 50 * time.Millisecond
 		l.connected.Store(true)
@@ -164,12 +272,12 @@ func (l *Listener) serve(ctx context.Context, conn *pgx.Conn) error {
 		} else {
 			heldBackWait = 0
 		}
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		_, err = conn.WaitForNotification(wctx)
-		cancel()
+		woken, err := l.waitForDoorbell(ctx, conn, wait)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case woken && err == nil:
+			continue
 		case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
 			if heldBack {
 				continue
@@ -208,6 +316,9 @@ func drainNotifications(conn *pgx.Conn) {
 // reports whether committed events wait behind an open transaction.
 func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	const page = 1000
+	// Counted before the first read, so its snapshot is later than any
+	// Sync that saw the round before this one.
+	round := l.rounds.Add(1)
 	pos := l.Position()
 	for {
 		rows, err := l.db.q.EventListVisibleAfter(ctx, conn, dbsqlc.EventListVisibleAfterParams{
@@ -231,6 +342,9 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 			delivered++
 		}
 		if delivered < page {
+			if !heldBack {
+				l.settle(round)
+			}
 			return heldBack, nil
 		}
 	}

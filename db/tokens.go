@@ -178,14 +178,20 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*presence.Token,
 	}
 	hash := hashSecret(secret)
 	row, err := db.q.TokenGetByHash(ctx, db.pool, hash)
-	if errors.Is(err, pgx.ErrNoRows) {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		db.outage.ok(db.Logger)
 		return nil, errBadToken
-	} else if err != nil {
-		if ctx.Err() == nil { // a client that went away is no failure of ours
-			db.Logger.Error("token lookup failed", "err", err)
-		}
+	case err != nil && ctx.Err() != nil: // a client that went away is no failure of ours
+		return nil, presence.Errorf(presence.EUNAVAILABLE, "The token cannot be checked now; retry later.")
+	case err != nil && isUnavailable(err):
+		db.outage.fail(db.Logger, err) // logged once per outage
+		return nil, presence.Errorf(presence.EUNAVAILABLE, "The token cannot be checked now; retry later.")
+	case err != nil:
+		db.Logger.Error("token lookup failed", "err", err)
 		return nil, presence.Errorf(presence.EUNAVAILABLE, "The token cannot be checked now; retry later.")
 	}
+	db.outage.ok(db.Logger)
 	// The index found the row by equality already; compare again in
 	// constant time so that no code path compares secret material early.
 	if subtle.ConstantTimeCompare(row.SecretHash, hash) != 1 || row.RevokedAt != nil {

@@ -69,6 +69,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == presence.EINTERNAL {
 		s.Logger.Error("internal error", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if code == presence.EUNAVAILABLE && w.Header().Get("Retry-After") == "" {
+		// The database is down or the connection broke under the request:
+		// it comes back within seconds, and the request may be retried.
+		w.Header().Set("Retry-After", "1")
+	}
 	writeError(w, ErrorStatusCode(code), presence.ErrorReason(err), presence.ErrorMessage(err))
 }
 

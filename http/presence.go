@@ -36,7 +36,8 @@ func (s *Server) handlePresenceGet(w http.ResponseWriter, r *http.Request) {
 // cannot have changed; a poll that sends If-None-Match costs no query at
 // all, and one that does not is answered from bulkCache. The body may be
 // newer than its ETag (never older), which at worst costs the client one
-// more full read.
+// more full read. After a write this node has answered, the read first
+// waits for the listener to publish it (writeFence): read-your-writes.
 func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, err := listParamsMax(r, presence.MaxBulkPresence)
 	if err != nil {
@@ -63,10 +64,15 @@ func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var pos presence.Position
-	etag := ""
+	etag, synced := "", false
 	if s.EventPosition != nil {
+		// The position must cover this node's answered writes: else a
+		// client would read the record it has just changed as it was.
+		synced = s.fence.wait(r.Context(), s.EventSync)
 		pos = s.EventPosition()
 		etag = `W/"` + pos.String() + `"`
+	}
+	if synced {
 		if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
 			w.Header().Set("ETag", etag)
 			w.WriteHeader(http.StatusNotModified)
@@ -93,7 +99,7 @@ func (s *Server) handlePresenceList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body = appendListEnd(append(body, ']'), next)
-	if etag != "" {
+	if synced {
 		s.bulk.put(r.URL.RawQuery, pos, body)
 	}
 	writeBulk(w, etag, body)

@@ -53,8 +53,14 @@ type Server struct {
 	// cannot mistake old data for new). Every committed change writes an
 	// event, so it serves as a cheap ETag; nil disables ETags.
 	EventPosition func() presence.Position
+	// EventSync returns once EventPosition has passed every event committed
+	// before the call (db.Listener.Sync). With it the bulk read reflects
+	// the writes this node has answered (writeFence); nil: it follows the
+	// listener only.
+	EventSync func(ctx context.Context) error
 
-	bulk bulkCache // recent bulk presence answers, see handlePresenceList
+	bulk  bulkCache  // recent bulk presence answers, see handlePresenceList
+	fence writeFence // read-your-writes for the bulk read
 
 	// Ready reports whether this node can serve (database reachable,
 	// migrations applied, listener connected); nil means always ready.
@@ -160,7 +166,7 @@ func (s *Server) routes() {
 
 // ServeHTTP lets tests and other servers use the handler directly. Every
 // request gets an id, an access-log line and its metrics (observe.go).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observe(w, r, s.outer) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observe(w, r, s.serveFenced) }
 
 // Open listens first, so that address errors surface at once and ":0"
 // works in tests, then serves in the background.

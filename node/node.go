@@ -152,6 +152,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.WorkService = n.DB
 	n.HTTP.Events = n.Broker
 	n.HTTP.EventPosition = n.Listener.Position
+	n.HTTP.EventSync = n.Listener.Sync
 	n.HTTP.Ready = n.Ready
 	n.HTTP.TokenService = n.DB
 	n.HTTP.AuditLog = n.DB

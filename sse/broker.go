@@ -5,7 +5,8 @@
 // event's topic through an index keyed by topic pattern and queues the event
 // on each subscriber's own bounded stream; github.com/r3labs/sse/v2 frames
 // and writes it. A subscriber that cannot keep up is dropped, never waited
-// for: its stream ends and the client resumes with Last-Event-ID. Resume
+// for beyond a short bound (a burst is paced, pace.go): its stream ends and
+// the client resumes with Last-Event-ID. Resume
 // reads the missing events from presence.EventLog, not from memory, so it
 // works on any node.
 //
@@ -83,6 +84,7 @@ type Broker struct {
 	head   atomic.Pointer[presence.Position]
 
 	dropped atomic.Uint64 // events subscribers could not take (stats.go)
+	pacer   pacer         // Publish's wait for full buffers (pace.go)
 
 	// mu guards the fields below and the Broker.mu fields of subscribers.
 	// Lock order: mu, then a subscriber's mu.
@@ -172,8 +174,11 @@ func (b *Broker) Subscribers() int {
 
 // Publish fans ev out to the streams subscribed to its topic. The listener
 // calls it for every event, in position order, from one goroutine; an event
-// at or before the current position is ignored. It never waits for a
-// subscriber: one that cannot take the event is dropped. Events on a
+// at or before the current position is ignored. It never blocks on a
+// subscriber: one that cannot take the event is dropped. When the event
+// leaves a buffer nearly full, it returns only once that buffer has
+// drained, within a bound (pace.go), so that a burst goes at the pace of
+// the streams that keep up instead of dropping them all. Events on a
 // channel's topic (presence.ChannelTopic) replace that channel's topics on
 // its open streams and are not sent to clients.
 func (b *Broker) Publish(ev presence.Event) {
@@ -185,11 +190,12 @@ func (b *Broker) Publish(ev presence.Event) {
 		change = b.parseChannelChange(t.ID, ev)
 	}
 
-	var evicted []*subscriber
+	var evicted, full []*subscriber
 	defer func() {
 		for _, s := range evicted {
 			s.cancel()
 		}
+		b.pace(full) // after b.mu is released
 	}()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -231,6 +237,8 @@ func (b *Broker) Publish(ev presence.Event) {
 		s.seen = b.seq
 		if !s.offer(ev, wireOf) {
 			evicted = append(evicted, s)
+		} else if b.overPace(s) {
+			full = append(full, s)
 		}
 	}
 	for _, k := range t.MatchKeys() {
