@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -43,12 +44,23 @@ type Listener struct {
 	// It re-reads after minHeldBack first and doubles the wait up to this:
 	// most such transactions end within a millisecond or two.
 	HeldBackInterval time.Duration
-	// MaxBackoff caps the wait between reconnect attempts.
+	// MaxBackoff caps the wait between reconnect attempts. It bounds how
+	// long after a failover's promotion the node is ready again.
 	MaxBackoff time.Duration
+	// OnRewind, when set, is called from the listener's goroutine when a
+	// reconnect finds that the last event it delivered is not in the log
+	// (with its epoch): the database is a new primary that never received
+	// it (asynchronous replication), or another database. The listener
+	// goes on from the log's head, given as head; whoever got events from
+	// it must drop what it holds and resume by id, which resets every
+	// reader that saw a lost event (node.Node ends every stream).
+	OnRewind func(head presence.Position)
 
 	position   atomic.Pointer[presence.Position]
 	connected  atomic.Bool
 	reconnects atomic.Int64
+	rewinds    atomic.Int64
+	server     string // the address and epoch of the last connection (listener goroutine only)
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -59,7 +71,7 @@ type Listener struct {
 func NewListener(db *DB, publish func(presence.Event)) *Listener {
 	return &Listener{
 		db: db, publish: publish, Logger: db.Logger,
-		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: 5 * time.Second,
+		PollInterval: 5 * time.Second, HeldBackInterval: 20 * time.Millisecond, MaxBackoff: time.Second,
 	}
 }
 
@@ -98,6 +110,10 @@ func (l *Listener) Position() presence.Position { return *l.position.Load() }
 // Reconnects counts connections lost and re-made.
 func (l *Listener) Reconnects() int64 { return l.reconnects.Load() }
 
+// Rewinds counts the reconnects that found the delivered position gone
+// from the log (OnRewind).
+func (l *Listener) Rewinds() int64 { return l.rewinds.Load() }
+
 func (l *Listener) run(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
@@ -112,6 +128,12 @@ func (l *Listener) run(ctx context.Context) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		if err = l.checkHistory(ctx, conn); err != nil {
+			_ = conn.Close(context.Background())
+			l.Logger.Warn("event listener cannot check its position; reconnecting", "err", err)
+			sleep(ctx, jitter(backoff))
+			continue
+		}
 		l.connected.Store(true)
 		err = l.serve(ctx, conn)
 		l.connected.Store(false)
@@ -143,6 +165,50 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	return conn, nil
+}
+
+// checkHistory runs on every (re)connect, before the first read. When the
+// server is not the one of the last connection (another address, or
+// another timeline: a promotion) the pool's connections are dropped, as
+// they lead to the old server; each would otherwise fail one request.
+// When the last delivered event is not in the log with its epoch, the
+// listener goes on from the log's head and calls OnRewind.
+func (l *Listener) checkHistory(ctx context.Context, conn *pgx.Conn) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	epoch, err := l.db.q.EventEpoch(cctx, conn)
+	if err != nil {
+		return err
+	}
+	server := fmt.Sprintf("%s/%d", conn.PgConn().Conn().RemoteAddr(), epoch)
+	if l.server != "" && server != l.server {
+		l.Logger.Warn("event listener reconnected to another primary; dropping the pool's connections to the old one",
+			"was", l.server, "now", server)
+		l.db.pool.Reset()
+	}
+	l.server = server
+	pos := l.Position()
+	if pos.IsZero() {
+		return nil
+	}
+	check, err := l.db.q.EventResumeCheck(cctx, conn, dbsqlc.EventResumeCheckParams{
+		AfterXid: int64(pos.Xid), AfterID: pos.ID, Epoch: int32(pos.Epoch)})
+	if err != nil || check.OnHistory {
+		return err
+	}
+	row, err := l.db.q.EventHead(cctx, conn)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	head := presence.Position{Epoch: uint32(row.Epoch), Xid: uint64(row.Xid), ID: row.ID}
+	l.Logger.Error("the last event delivered is not in the database's log (lost in a failover with asynchronous replication?); every stream resumes by id and gets a reset if it saw a lost event",
+		"delivered", pos.String(), "head", head.String())
+	l.rewinds.Add(1)
+	l.position.Store(&head)
+	if l.OnRewind != nil {
+		l.OnRewind(head)
+	}
+	return nil
 }
 
 // minHeldBack is the first re-read's delay while events are held back.
@@ -223,7 +289,7 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 				heldBack = true
 				break
 			}
-			ev := presence.Event{Position: presence.Position{Xid: uint64(r.Xid), ID: r.ID},
+			ev := presence.Event{Position: presence.Position{Epoch: uint32(r.Epoch), Xid: uint64(r.Xid), ID: r.ID},
 				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
 			l.publish(ev)
 			pos = ev.Position

@@ -122,6 +122,10 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		h.ObserveEvent(ev)
 		n.Broker.Publish(ev)
 	})
+	// A reconnect to a primary that lacks the events last published (lost
+	// in an asynchronous failover) ends every stream: each resumes by id,
+	// and those that saw a lost event get a reset.
+	n.Listener.OnRewind = n.Broker.Rewind
 	if err := n.Listener.Open(ctx); err != nil {
 		return err
 	}

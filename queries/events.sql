@@ -2,7 +2,7 @@
 -- The next events after a position, only below the snapshot's xmin: every
 -- transaction there has ended, so nothing can still appear before the last
 -- row returned. Row comparison on (xid, id) walks the primary key.
-SELECT xid::text::bigint AS xid, id, topic, kind, at, body
+SELECT epoch, xid::text::bigint AS xid, id, topic, kind, at, body
 FROM events
 WHERE (xid, id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
   AND xid < pg_snapshot_xmin(pg_current_snapshot())
@@ -17,9 +17,9 @@ LIMIT sqlc.arg(max_rows);
 -- open transaction. Each row carries that xmin as horizon. Only one held
 -- row: behind a long transaction (a big batch, a sweep) every doorbell
 -- would otherwise fetch the whole held-back page again.
-SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+SELECT r.epoch, r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
 FROM (
-    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+    (SELECT e.epoch, e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
      WHERE (e.xid, e.id) > (sqlc.arg(after_xid)::bigint::text::xid8, sqlc.arg(after_id)::bigint)
@@ -27,7 +27,7 @@ FROM (
      ORDER BY e.xid, e.id
      LIMIT sqlc.arg(max_rows))
     UNION ALL
-    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+    (SELECT e.epoch, e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
      -- Not also "after the position": that position is below an earlier
@@ -43,13 +43,21 @@ ORDER BY r.xid, r.id;
 
 -- name: EventHead :one
 -- The newest final position; no row when the log is empty.
-SELECT xid::text::bigint AS xid, id FROM events
+SELECT epoch, xid::text::bigint AS xid, id FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid DESC, id DESC
 LIMIT 1;
 
--- name: EventPrunedThrough :one
-SELECT pruned_xid::text::bigint AS xid, pruned_id AS id FROM event_log_state;
+-- name: EventResumeCheck :one
+-- Where pruning has cut the log, and whether the event a reader resumes
+-- after is in the log with the epoch it was read with: if it is not, it
+-- was lost in a failover (or comes from another database), and the
+-- reader must reset.
+SELECT s.pruned_xid::text::bigint AS pruned_xid, s.pruned_id,
+       EXISTS (SELECT FROM events e
+               WHERE e.xid = sqlc.arg(after_xid)::bigint::text::xid8 AND e.id = sqlc.arg(after_id)::bigint
+                 AND e.epoch = sqlc.arg(epoch)::integer) AS on_history
+FROM event_log_state s;
 
 -- name: EventPruneCut :one
 -- The newest final position of an event older than the cutoff: the log is
@@ -88,3 +96,7 @@ FROM (
     ORDER BY xid, id
     LIMIT sqlc.arg(max_rows)
 ) e;
+
+-- name: EventEpoch :one
+-- The epoch events written now get: the primary's timeline.
+SELECT event_epoch()::integer AS epoch;

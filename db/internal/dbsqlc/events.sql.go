@@ -23,23 +23,36 @@ func (q *Queries) AdvisoryTryXactLock(ctx context.Context, db DBTX, key int64) (
 	return pg_try_advisory_xact_lock, err
 }
 
+const EventEpoch = `-- name: EventEpoch :one
+SELECT event_epoch()::integer AS epoch
+`
+
+// The epoch events written now get: the primary's timeline.
+func (q *Queries) EventEpoch(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, EventEpoch)
+	var epoch int32
+	err := row.Scan(&epoch)
+	return epoch, err
+}
+
 const EventHead = `-- name: EventHead :one
-SELECT xid::text::bigint AS xid, id FROM events
+SELECT epoch, xid::text::bigint AS xid, id FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid DESC, id DESC
 LIMIT 1
 `
 
 type EventHeadRow struct {
-	Xid int64
-	ID  int64
+	Epoch int32
+	Xid   int64
+	ID    int64
 }
 
 // The newest final position; no row when the log is empty.
 func (q *Queries) EventHead(ctx context.Context, db DBTX) (EventHeadRow, error) {
 	row := db.QueryRow(ctx, EventHead)
 	var i EventHeadRow
-	err := row.Scan(&i.Xid, &i.ID)
+	err := row.Scan(&i.Epoch, &i.Xid, &i.ID)
 	return i, err
 }
 
@@ -78,7 +91,7 @@ func (q *Queries) EventLag(ctx context.Context, db DBTX, arg EventLagParams) (Ev
 }
 
 const EventListAfter = `-- name: EventListAfter :many
-SELECT xid::text::bigint AS xid, id, topic, kind, at, body
+SELECT epoch, xid::text::bigint AS xid, id, topic, kind, at, body
 FROM events
 WHERE (xid, id) > ($1::bigint::text::xid8, $2::bigint)
   AND xid < pg_snapshot_xmin(pg_current_snapshot())
@@ -93,6 +106,7 @@ type EventListAfterParams struct {
 }
 
 type EventListAfterRow struct {
+	Epoch int32
 	Xid   int64
 	ID    int64
 	Topic string
@@ -114,6 +128,7 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 	for rows.Next() {
 		var i EventListAfterRow
 		if err := rows.Scan(
+			&i.Epoch,
 			&i.Xid,
 			&i.ID,
 			&i.Topic,
@@ -132,9 +147,9 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 }
 
 const EventListVisibleAfter = `-- name: EventListVisibleAfter :many
-SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+SELECT r.epoch, r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
 FROM (
-    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+    (SELECT e.epoch, e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
      WHERE (e.xid, e.id) > ($1::bigint::text::xid8, $2::bigint)
@@ -142,7 +157,7 @@ FROM (
      ORDER BY e.xid, e.id
      LIMIT $3)
     UNION ALL
-    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+    (SELECT e.epoch, e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
      -- Not also "after the position": that position is below an earlier
@@ -164,6 +179,7 @@ type EventListVisibleAfterParams struct {
 }
 
 type EventListVisibleAfterRow struct {
+	Epoch   int32
 	Xid     int64
 	ID      int64
 	Topic   string
@@ -190,6 +206,7 @@ func (q *Queries) EventListVisibleAfter(ctx context.Context, db DBTX, arg EventL
 	for rows.Next() {
 		var i EventListVisibleAfterRow
 		if err := rows.Scan(
+			&i.Epoch,
 			&i.Xid,
 			&i.ID,
 			&i.Topic,
@@ -248,19 +265,34 @@ func (q *Queries) EventPruneCut(ctx context.Context, db DBTX, cutoff time.Time) 
 	return i, err
 }
 
-const EventPrunedThrough = `-- name: EventPrunedThrough :one
-SELECT pruned_xid::text::bigint AS xid, pruned_id AS id FROM event_log_state
+const EventResumeCheck = `-- name: EventResumeCheck :one
+SELECT s.pruned_xid::text::bigint AS pruned_xid, s.pruned_id,
+       EXISTS (SELECT FROM events e
+               WHERE e.xid = $1::bigint::text::xid8 AND e.id = $2::bigint
+                 AND e.epoch = $3::integer) AS on_history
+FROM event_log_state s
 `
 
-type EventPrunedThroughRow struct {
-	Xid int64
-	ID  int64
+type EventResumeCheckParams struct {
+	AfterXid int64
+	AfterID  int64
+	Epoch    int32
 }
 
-func (q *Queries) EventPrunedThrough(ctx context.Context, db DBTX) (EventPrunedThroughRow, error) {
-	row := db.QueryRow(ctx, EventPrunedThrough)
-	var i EventPrunedThroughRow
-	err := row.Scan(&i.Xid, &i.ID)
+type EventResumeCheckRow struct {
+	PrunedXid int64
+	PrunedID  int64
+	OnHistory bool
+}
+
+// Where pruning has cut the log, and whether the event a reader resumes
+// after is in the log with the epoch it was read with: if it is not, it
+// was lost in a failover (or comes from another database), and the
+// reader must reset.
+func (q *Queries) EventResumeCheck(ctx context.Context, db DBTX, arg EventResumeCheckParams) (EventResumeCheckRow, error) {
+	row := db.QueryRow(ctx, EventResumeCheck, arg.AfterXid, arg.AfterID, arg.Epoch)
+	var i EventResumeCheckRow
+	err := row.Scan(&i.PrunedXid, &i.PrunedID, &i.OnHistory)
 	return i, err
 }
 

@@ -64,6 +64,7 @@ type Event struct {
 	Kind  string
 	At    time.Time
 	Body  []byte
+	Epoch int32
 }
 
 type EventLogState struct {
