@@ -347,7 +347,10 @@ func waitMessages(t *testing.T, s *subscriber, prefix string, n int, timeout tim
 
 func openHANodes(t *testing.T, url string, agents []string) []*node.Node {
 	t.Helper()
-	nodes := []*node.Node{mustOpenNode(t, url, ""), mustOpenNode(t, url, "")}
+	// Short heartbeats, so that the sweeper's work shows within the test.
+	cfg := node.Config{Addr: "127.0.0.1:0", DatabaseURL: url, AdminToken: adminToken, Logger: quiet,
+		HeartbeatInterval: 400 * time.Millisecond, MaxMissedHeartbeats: 1}
+	nodes := []*node.Node{mustOpenNodeWith(t, cfg), mustOpenNodeWith(t, cfg)}
 	for _, a := range agents {
 		if code := request(t, "POST", nodes[0].URL()+"/v1/agents", `{"id": "`+a+`"}`); code != 201 {
 			t.Fatalf("create agent %s: %d", a, code)
@@ -375,6 +378,26 @@ func TestFailoverSynchronous(t *testing.T) {
 	waitSubscribed(t, nodes[0], 2)
 	waitSubscribed(t, nodes[1], 1)
 
+	// A client that beats until the primary dies: the heartbeat sweeper,
+	// on whichever node takes the advisory lock on the new primary, must
+	// declare it lost, once.
+	callURL(t, "POST", nodes[0].URL()+"/v1/agents", `{"id": "z"}`, 201)
+	sid := callURL(t, "POST", nodes[0].URL()+"/v1/agents/z/sessions", "", 201)["session_id"].(string)
+	beatCtx, stopBeats := context.WithCancel(context.Background())
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		for beatCtx.Err() == nil {
+			req, _ := http.NewRequestWithContext(beatCtx, "POST", nodes[1].URL()+"/v1/sessions/"+sid+"/heartbeat", nil)
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			if res, err := haClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+			sleepCtx(beatCtx, 100*time.Millisecond)
+		}
+	}()
+	defer func() { stopBeats(); <-beats }()
+
 	w := startWriters(t, nodes, agents, "w")
 	defer w.stop()
 	waitMessages(t, resuming, "w-", 40, 20*time.Second)
@@ -383,6 +406,7 @@ func TestFailoverSynchronous(t *testing.T) {
 	if err := p.primary.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	stopBeats()
 	resuming.stop() // it drops with the primary, holding the last id the old primary gave
 	seen := resuming.got()
 	lastID := seen[len(seen)-1].ID
@@ -439,6 +463,12 @@ func TestFailoverSynchronous(t *testing.T) {
 		t.Errorf("%d 503s without Retry-After; slowest write %v", w.noRetry, w.slowest)
 	}
 
+	waitRow(t, newURL, `SELECT count(*) = 1 FROM sessions WHERE id::text = $1 AND lost`, sid)
+	time.Sleep(time.Second) // some more sweeps
+	if n := queryStrings(t, newURL, `SELECT count(*)::text FROM events WHERE topic = 'agents.z.state' AND body->>'state' = 'DISCONNECTED'`); n[0] != "1" {
+		t.Errorf("the lost session made %s DISCONNECTED events, want 1", n[0])
+	}
+
 	for i, s := range live {
 		waitMessages(t, s, "w-", len(inEvents), 15*time.Second)
 		got, reset := written(t, fmt.Sprintf("live subscriber %d", i), s.got(), "w-")
@@ -454,6 +484,13 @@ func TestFailoverSynchronous(t *testing.T) {
 		t.Errorf("resumed subscriber was reset at %s", reset)
 	}
 	sameSet(t, "resumed subscriber", got, inEvents)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
 
 func countPrefix(evs []client.Event, prefix string) int {
