@@ -34,7 +34,15 @@ verify: ## Fail when generated code is stale, code is unformatted or go vet comp
 	$(GO) vet $(PKGS)
 
 .PHONY: test-deps
-test-deps: ## Install what tests need beyond Go: Debian's chromium for the browser tests (as root, when missing).
+test-deps: ## Install what tests need beyond Go: Debian's chromium (browser tests) and pgbouncer (pooler tests), as root, when missing.
+	@if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "test-deps: installing pgbouncer for the pooler tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else \
+	    echo "test-deps: no pgbouncer and not root with apt-get: install pgbouncer, or the pooler tests fail"; \
+	  fi; \
+	fi
 	@if [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "test-deps: installing chromium for the browser tests"; \

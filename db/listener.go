@@ -148,6 +148,19 @@ func (l *Listener) run(ctx context.Context) {
 
 func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg := l.db.pool.Config().ConnConfig.Copy()
+	if l.db.ListenURL != "" {
+		// Straight to the primary: a pooler in transaction mode would
+		// hand LISTEN's session to other clients.
+		direct, err := pgx.ParseConfig(l.db.ListenURL)
+		if err != nil {
+			return nil, fmt.Errorf("listen database URL: %w", err)
+		}
+		if direct.ConnectTimeout == 0 {
+			direct.ConnectTimeout = DefaultConnectTimeout
+		}
+		direct.RuntimeParams["timezone"] = "UTC"
+		cfg = direct
+	}
 	// A wait that times out must leave the connection usable: set a
 	// deadline rather than send a cancel request.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
