@@ -66,6 +66,23 @@ test: verify test-deps ## Verify, then run every test against real PostgreSQL (t
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./query/
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./query/
 
+.PHONY: test-deps-ha
+test-deps-ha: test-deps ## Install what make test-ha needs: Debian's patroni and etcd-server (as root, when missing).
+	@if ! command -v patroni >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "test-deps-ha: installing patroni and etcd-server"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patroni etcd-server >/dev/null; \
+	  else \
+	    echo "test-deps-ha: install patroni and etcd-server (not root with apt-get)"; exit 1; \
+	  fi; \
+	fi
+
+# test-ha is not part of test: a Patroni failover waits out the leader's TTL
+# (about 30 s a run). CI runs it nightly.
+.PHONY: test-ha
+test-ha: test-deps-ha ## The Patroni failover test: one etcd, two Patroni-managed PostgreSQL, the leader killed.
+	PRESENCED_TEST_PATRONI=1 $(GO) test -count=1 -race -timeout 10m -run 'TestPatroniFailover' -v ./node/
+
 .PHONY: test-race
 test-race: ## Run every package under the race detector.
 	$(GO) test -count=1 -race -timeout 30m $(PKGS)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/db/pgcluster"
 	"github.com/presenced/presenced/node"
@@ -172,3 +173,64 @@ const apiQueryForPooler = `{"clauses": {
    "A": {"attribute": "state", "op": "eq", "value": "%s"},
    "B": {"category": "CustomerService", "attribute": "languages", "op": "eq", "value": "French"}},
  "expression": "%s"}`
+
+// TestMeasurePgBouncer measures presence changes per second over HTTP
+// from 16 writers, straight to PostgreSQL and through PgBouncer in
+// transaction mode (docs/performance.md). Run it by hand:
+//
+//	PRESENCED_MEASURE=1 go test -count=1 -run TestMeasurePgBouncer -v ./node/
+func TestMeasurePgBouncer(t *testing.T) {
+	if os.Getenv("PRESENCED_MEASURE") == "" {
+		t.Skip("a measurement: PRESENCED_MEASURE=1 runs it")
+	}
+	const writers, agents = 16, 200
+	duration := 8 * time.Second
+	direct := dbtest.NewDatabase(t)
+	pooled := startBouncer(t, direct, int(db.DefaultMaxConns())) // as many server connections as the node's pool
+	for _, c := range []struct {
+		name, url, listen, mode string
+	}{
+		{"direct, prepared statements", direct, "", ""},
+		{"direct, describe mode", direct, "", "describe"},
+		{"PgBouncer (transaction), describe mode", pooled, direct, ""},
+		{"direct, prepared statements (again)", direct, "", ""},
+	} {
+		n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: c.url, ListenDatabaseURL: c.listen, StatementMode: c.mode,
+			AdminToken: adminToken, Logger: quiet})
+		if err := n.Open(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range agents {
+			apiCall("POST", n.URL()+"/v1/agents", fmt.Sprintf(`{"id": "m%d"}`, i))
+		}
+		var mu sync.Mutex
+		done, failed := 0, 0
+		ctx, cancel := context.WithTimeout(context.Background(), duration)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil; i++ {
+					a := fmt.Sprintf("m%d", (w*agents/writers+i)%agents)
+					code, _, err := apiCall("PUT", n.URL()+"/v1/agents/"+a+"/presence",
+						`{"status": "`+[]string{"available", "busy"}[i%2]+`"}`)
+					if ctx.Err() != nil {
+						return
+					}
+					mu.Lock()
+					if err == nil && code == 200 {
+						done++
+					} else {
+						failed++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		cancel()
+		_ = n.Close()
+		t.Logf("%-40s %6.0f changes/s (%d failed)", c.name, float64(done)/duration.Seconds(), failed)
+	}
+}
