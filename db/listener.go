@@ -306,7 +306,10 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
 			l.publish(ev)
 			pos = ev.Position
-			l.position.Store(&pos)
+			// A copy per store: Position readers dereference the pointer
+			// while the next event overwrites pos (a data race).
+			stored := pos
+			l.position.Store(&stored)
 			delivered++
 		}
 		if delivered < page {
