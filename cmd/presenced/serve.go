@@ -8,6 +8,7 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/node"
 )
 
@@ -31,6 +32,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	switch cfg.StatementMode {
+	case "", db.StatementPrepare, db.StatementDescribe, db.StatementExec, db.StatementSimple:
+	default:
+		return usageError{fmt.Sprintf("--statement-mode %q: want prepare, describe, exec or simple", cfg.StatementMode)}
 	}
 	if err := (presence.HeartbeatPolicy{Interval: cfg.HeartbeatInterval, MaxMissed: cfg.MaxMissedHeartbeats}).Validate(); err != nil {
 		return usageError{presence.ErrorMessage(err)}
