@@ -86,6 +86,7 @@ func (db *DB) Open(ctx context.Context) error {
 	if mode != nil {
 		cfg.ConnConfig.DefaultQueryExecMode = *mode
 	}
+	cfg.ConnConfig.DialFunc = dialer().DialContext
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// A primary that is gone without a word (a dead machine, not a
 		// refused port) must not hold a request for the OS's TCP timeout.

@@ -159,6 +159,7 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 			direct.ConnectTimeout = DefaultConnectTimeout
 		}
 		direct.RuntimeParams["timezone"] = "UTC"
+		direct.DialFunc = dialer().DialContext
 		cfg = direct
 	}
 	// A wait that times out must leave the connection usable: set a
