@@ -45,6 +45,9 @@ type DB struct {
 	pool  *pgxpool.Pool
 	q     *dbsqlc.Queries
 	beats beatBatcher // heartbeats that arrive together share one UPDATE
+	// served remembers the events served lately, to find the ones a
+	// failover lost (served.go).
+	served servedLog
 }
 
 // NewDB returns a DB for the given connection URL; call Open before use.

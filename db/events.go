@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -37,6 +38,9 @@ func (db *DB) ReadEvents(ctx context.Context, after presence.Position, limit int
 		if !check.OnHistory && !atCut {
 			return nil, presence.Errorf(presence.ERESET, "Event %s is not in this database's event log (lost in a failover, or from another database); reload the state.", after)
 		}
+		if check.Fenced {
+			return nil, presence.Errorf(presence.ERESET, "Events up to %s may include some lost in a failover; reload the state.", after)
+		}
 	}
 	rows, err := db.q.EventListAfter(ctx, db.pool, dbsqlc.EventListAfterParams{
 		AfterXid: int64(after.Xid), AfterID: after.ID, MaxRows: int32(limit)})
@@ -49,6 +53,13 @@ func (db *DB) ReadEvents(ctx context.Context, after presence.Position, limit int
 			Position: presence.Position{Epoch: uint32(r.Epoch), Xid: uint64(r.Xid), ID: r.ID},
 			Topic:    r.Topic, Kind: r.Kind, At: r.At, Body: json.RawMessage(r.Body),
 		}
+	}
+	if len(out) > 0 && time.Since(out[len(out)-1].At) < servedWindow {
+		ps := make([]presence.Position, len(out))
+		for i, ev := range out {
+			ps[i] = ev.Position
+		}
+		db.served.add(time.Now(), ps...)
 	}
 	return out, nil
 }

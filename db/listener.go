@@ -48,12 +48,14 @@ type Listener struct {
 	// long after a failover's promotion the node is ready again.
 	MaxBackoff time.Duration
 	// OnRewind, when set, is called from the listener's goroutine when a
-	// reconnect finds that the last event it delivered is not in the log
-	// (with its epoch): the database is a new primary that never received
-	// it (asynchronous replication), or another database. The listener
-	// goes on from the log's head, given as head; whoever got events from
-	// it must drop what it holds and resume by id, which resets every
-	// reader that saw a lost event (node.Node ends every stream).
+	// reconnect finds that events this node served are not in the log
+	// (with their epoch): the database is a new primary that never
+	// received them (asynchronous replication), or another database.
+	// When the last event the listener delivered is among them it goes on
+	// from the log's head, given as head; else from where it was. Whoever
+	// got events from it must drop what it holds and resume by id, which
+	// resets every reader that may have seen a lost event (node.Node ends
+	// every stream).
 	OnRewind func(head presence.Position)
 
 	position   atomic.Pointer[presence.Position]
@@ -195,20 +197,52 @@ func (l *Listener) checkHistory(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	server := fmt.Sprintf("%s/%d", conn.PgConn().Conn().RemoteAddr(), epoch)
+	var fenced bool
 	if l.server != "" && server != l.server {
 		l.Logger.Warn("event listener reconnected to another primary; dropping the pool's connections to the old one",
 			"was", l.server, "now", server)
 		l.db.pool.Reset()
+		// Every event this node served lately must be in the new
+		// primary's log; the first one that is not was lost, and so may
+		// be every later one of its epoch that a reader saw.
+		epochs, xids, ids := l.db.served.positions()
+		lost, err := l.db.q.EventFirstMissing(cctx, conn, dbsqlc.EventFirstMissingParams{Epochs: epochs, Xids: xids, Ids: ids})
+		if err != nil {
+			return err
+		}
+		if len(lost) > 0 {
+			f := lost[0]
+			if err := pgx.BeginFunc(cctx, conn, func(tx pgx.Tx) error {
+				if err := l.db.q.EventFenceSet(cctx, tx, dbsqlc.EventFenceSetParams{Epoch: f.Epoch, Xid: f.Xid, ID: f.ID}); err != nil {
+					return err
+				}
+				return l.db.q.EventFenceMark(cctx, tx, dbsqlc.EventFenceMarkParams{Epoch: f.Epoch, Xid: f.Xid, ID: f.ID})
+			}); err != nil {
+				return err
+			}
+			fenced = true
+			l.Logger.Error("events this node served are not in the new primary's log (lost in a failover with asynchronous replication); readers that may have seen them get a reset",
+				"first_lost", presence.Position{Epoch: uint32(f.Epoch), Xid: uint64(f.Xid), ID: f.ID}.String())
+		}
 	}
 	l.server = server
 	pos := l.Position()
 	if pos.IsZero() {
+		if fenced {
+			l.rewind(pos)
+		}
 		return nil
 	}
 	check, err := l.db.q.EventResumeCheck(cctx, conn, dbsqlc.EventResumeCheckParams{
 		AfterXid: int64(pos.Xid), AfterID: pos.ID, Epoch: int32(pos.Epoch)})
-	if err != nil || check.OnHistory {
+	if err != nil {
 		return err
+	}
+	if check.OnHistory {
+		if fenced {
+			l.rewind(pos) // its own position stands; the streams it fed may not
+		}
+		return nil
 	}
 	row, err := l.db.q.EventHead(cctx, conn)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -217,12 +251,17 @@ func (l *Listener) checkHistory(ctx context.Context, conn *pgx.Conn) error {
 	head := presence.Position{Epoch: uint32(row.Epoch), Xid: uint64(row.Xid), ID: row.ID}
 	l.Logger.Error("the last event delivered is not in the database's log (lost in a failover with asynchronous replication?); every stream resumes by id and gets a reset if it saw a lost event",
 		"delivered", pos.String(), "head", head.String())
-	l.rewinds.Add(1)
 	l.position.Store(&head)
-	if l.OnRewind != nil {
-		l.OnRewind(head)
-	}
+	l.rewind(head)
 	return nil
+}
+
+// rewind ends what the listener fed: its subscribers resume by id.
+func (l *Listener) rewind(p presence.Position) {
+	l.rewinds.Add(1)
+	if l.OnRewind != nil {
+		l.OnRewind(p)
+	}
 }
 
 // minHeldBack is the first re-read's delay while events are held back.
@@ -306,6 +345,7 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 			ev := presence.Event{Position: presence.Position{Epoch: uint32(r.Epoch), Xid: uint64(r.Xid), ID: r.ID},
 				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
 			l.publish(ev)
+			l.db.served.add(time.Now(), ev.Position)
 			pos = ev.Position
 			// A copy per store: Position readers dereference the pointer
 			// while the next event overwrites pos (a data race).

@@ -25,6 +25,20 @@ $$;
 ALTER TABLE events ADD COLUMN epoch integer NOT NULL DEFAULT 0;
 ALTER TABLE events ALTER COLUMN epoch SET DEFAULT event_epoch();
 
+-- Where an old epoch stops being resumable. A node that reconnects to a
+-- new primary checks the events it recently served (live or from the log)
+-- against the new primary's log; when one is missing — a transaction the
+-- old primary committed but never shipped — it records that event's
+-- position here, and every position of that epoch at or after it resets:
+-- a reader there may have seen the lost event, even when its own last
+-- event (a later xid that committed earlier) survived.
+CREATE TABLE event_fences (
+    epoch integer PRIMARY KEY,
+    xid   xid8   NOT NULL,
+    id    bigint NOT NULL
+);
+
 -- +goose Down
+DROP TABLE event_fences;
 ALTER TABLE events DROP COLUMN epoch;
 DROP FUNCTION event_epoch();

@@ -632,3 +632,82 @@ func maxXid(t *testing.T, evs []client.Event, prefix string) int64 {
 	}
 	return int64(x)
 }
+
+// The case a subscriber's own last id cannot show: it saw an event of a
+// transaction with a smaller xid that committed later, after the standby
+// stopped receiving, and its last event (a larger xid that committed
+// earlier) was shipped. The nodes remember what they served and fence the
+// old epoch at the first event the new primary lacks, so the subscriber
+// gets a reset though its last event survived.
+func TestFailoverAsynchronousCommitOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two PostgreSQL servers")
+	}
+	p := startHAPair(t, false)
+	nodes := []*node.Node{mustOpenNode(t, p.url, ""), mustOpenNode(t, p.url, "")}
+	for _, a := range []string{"a1", "a2"} {
+		callURL(t, "POST", nodes[0].URL()+"/v1/agents", `{"id": "`+a+`"}`, 201)
+	}
+	s := subscribe(t, nodes[0].URL(), []string{"agents.*.presence"}, "")
+	waitSubscribed(t, nodes[0], 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.primary.DatabaseURL("presenced"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	t0, err := conn.Begin(ctx) // the smaller xid: it writes first, commits last
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := t0.Exec(ctx, `UPDATE agents SET capacity = capacity + 1 WHERE id = 'a1'`); err != nil {
+		t.Fatal(err)
+	}
+	put(t, nodes[1].URL(), "/v1/agents/a2/presence", `{"status": "busy", "message": "shipped"}`)
+	waitRow(t, p.standby.URL(), `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`,
+		queryStrings(t, p.primary.URL(), `SELECT pg_current_wal_lsn()::text`)[0])
+	mustExec(t, p.standby.URL(), "ALTER SYSTEM SET primary_conninfo = ''")
+	mustExec(t, p.standby.URL(), "SELECT pg_reload_conf()")
+	waitRow(t, p.primary.URL(), "SELECT count(*) = 0 FROM pg_stat_replication")
+	if err := t0.Commit(ctx); err != nil { // only the primary has it
+		t.Fatal(err)
+	}
+	waitMessages(t, s, "shipped", 1, 10*time.Second)
+	seen := s.got()
+	last := seen[len(seen)-1]
+	sawLost := false
+	for _, ev := range seen {
+		sawLost = sawLost || (ev.Topic == "agents.a1.presence" && strings.Contains(string(ev.Body), `"configured":2`))
+	}
+	if messageOf(last) != "shipped" || !sawLost {
+		t.Fatalf("the subscriber's events: %+v", seen)
+	}
+	s.stop()
+
+	if err := p.primary.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.standby.Promote(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitReady(t, n, 5*time.Second)
+	}
+	newURL := p.standby.DatabaseURL("presenced")
+	if n := queryStrings(t, newURL, `SELECT count(*)::text FROM events WHERE body->>'message' = 'shipped'`); n[0] != "1" {
+		t.Fatal("the shipped change is not on the new primary")
+	}
+	if n := queryStrings(t, newURL, `SELECT capacity::text FROM agents WHERE id = 'a1'`); n[0] == "2" {
+		t.Fatal("the unshipped change is on the new primary")
+	}
+	again := subscribe(t, nodes[1].URL(), []string{"agents.*.presence"}, last.ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(again.got()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := again.got(); len(got) == 0 || got[0].Kind != client.KindReset {
+		t.Fatalf("resumed after %s, which survived, having seen a lost event: %+v; want a reset", last.ID, got)
+	}
+}

@@ -35,6 +35,91 @@ func (q *Queries) EventEpoch(ctx context.Context, db DBTX) (int32, error) {
 	return epoch, err
 }
 
+const EventFenceMark = `-- name: EventFenceMark :exec
+SELECT event_append('channels.failover', 'failover',
+    jsonb_build_object('fenced_epoch', $1::integer, 'xid', $2::bigint, 'id', $3::bigint))
+`
+
+type EventFenceMarkParams struct {
+	Epoch int32
+	Xid   int64
+	ID    int64
+}
+
+// An internal event (a channel topic no channel has: no stream gets it)
+// written with a fence, in the new epoch: the log's head is then past
+// every fenced position, so that a reset, which resumes from the head,
+// does not land on a fenced position itself.
+func (q *Queries) EventFenceMark(ctx context.Context, db DBTX, arg EventFenceMarkParams) error {
+	_, err := db.Exec(ctx, EventFenceMark, arg.Epoch, arg.Xid, arg.ID)
+	return err
+}
+
+const EventFenceSet = `-- name: EventFenceSet :exec
+INSERT INTO event_fences (epoch, xid, id)
+VALUES ($1::integer, $2::bigint::text::xid8, $3::bigint)
+ON CONFLICT (epoch) DO UPDATE SET xid = excluded.xid, id = excluded.id
+WHERE (excluded.xid, excluded.id) < (event_fences.xid, event_fences.id)
+`
+
+type EventFenceSetParams struct {
+	Epoch int32
+	Xid   int64
+	ID    int64
+}
+
+// Fences an epoch at a lost event's position, or earlier if it already is.
+func (q *Queries) EventFenceSet(ctx context.Context, db DBTX, arg EventFenceSetParams) error {
+	_, err := db.Exec(ctx, EventFenceSet, arg.Epoch, arg.Xid, arg.ID)
+	return err
+}
+
+const EventFirstMissing = `-- name: EventFirstMissing :many
+SELECT p.epoch::integer AS epoch, p.xid::bigint AS xid, p.id::bigint AS id
+FROM (SELECT unnest($1::integer[]) AS epoch, unnest($2::bigint[]) AS xid,
+             unnest($3::bigint[]) AS id) p
+CROSS JOIN event_log_state s
+WHERE (p.xid::text::xid8, p.id) > (s.pruned_xid, s.pruned_id)
+  AND NOT EXISTS (SELECT FROM events e
+                  WHERE e.xid = p.xid::text::xid8 AND e.id = p.id AND e.epoch = p.epoch)
+ORDER BY p.xid, p.id
+LIMIT 1
+`
+
+type EventFirstMissingParams struct {
+	Epochs []int32
+	Xids   []int64
+	Ids    []int64
+}
+
+type EventFirstMissingRow struct {
+	Epoch int32
+	Xid   int64
+	ID    int64
+}
+
+// Of the given positions, the first one (in log order) that is not in the
+// log with its epoch, and not pruned: the first lost event.
+func (q *Queries) EventFirstMissing(ctx context.Context, db DBTX, arg EventFirstMissingParams) ([]EventFirstMissingRow, error) {
+	rows, err := db.Query(ctx, EventFirstMissing, arg.Epochs, arg.Xids, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []EventFirstMissingRow{}
+	for rows.Next() {
+		var i EventFirstMissingRow
+		if err := rows.Scan(&i.Epoch, &i.Xid, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const EventHead = `-- name: EventHead :one
 SELECT epoch, xid::text::bigint AS xid, id FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
@@ -269,7 +354,10 @@ const EventResumeCheck = `-- name: EventResumeCheck :one
 SELECT s.pruned_xid::text::bigint AS pruned_xid, s.pruned_id,
        EXISTS (SELECT FROM events e
                WHERE e.xid = $1::bigint::text::xid8 AND e.id = $2::bigint
-                 AND e.epoch = $3::integer) AS on_history
+                 AND e.epoch = $3::integer) AS on_history,
+       EXISTS (SELECT FROM event_fences f
+               WHERE f.epoch = $3::integer
+                 AND (f.xid, f.id) <= ($1::bigint::text::xid8, $2::bigint)) AS fenced
 FROM event_log_state s
 `
 
@@ -283,16 +371,23 @@ type EventResumeCheckRow struct {
 	PrunedXid int64
 	PrunedID  int64
 	OnHistory bool
+	Fenced    bool
 }
 
-// Where pruning has cut the log, and whether the event a reader resumes
-// after is in the log with the epoch it was read with: if it is not, it
-// was lost in a failover (or comes from another database), and the
-// reader must reset.
+// Where pruning has cut the log, whether the event a reader resumes after
+// is in the log with the epoch it was read with (if not, it was lost in a
+// failover, or comes from another database), and whether its epoch is
+// fenced at or before it (it may have seen a lost event before it). Either
+// way the reader must reset.
 func (q *Queries) EventResumeCheck(ctx context.Context, db DBTX, arg EventResumeCheckParams) (EventResumeCheckRow, error) {
 	row := db.QueryRow(ctx, EventResumeCheck, arg.AfterXid, arg.AfterID, arg.Epoch)
 	var i EventResumeCheckRow
-	err := row.Scan(&i.PrunedXid, &i.PrunedID, &i.OnHistory)
+	err := row.Scan(
+		&i.PrunedXid,
+		&i.PrunedID,
+		&i.OnHistory,
+		&i.Fenced,
+	)
 	return i, err
 }
 

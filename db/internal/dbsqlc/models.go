@@ -67,6 +67,12 @@ type Event struct {
 	Epoch int32
 }
 
+type EventFence struct {
+	Epoch int32
+	Xid   pgtype.Uint64
+	ID    int64
+}
+
 type EventLogState struct {
 	Singleton bool
 	PrunedXid pgtype.Uint64
