@@ -193,6 +193,7 @@ func TestMeasurePgBouncer(t *testing.T) {
 		{"direct, prepared statements", direct, "", ""},
 		{"direct, describe mode", direct, "", "describe"},
 		{"PgBouncer (transaction), describe mode", pooled, direct, ""},
+		{"PgBouncer (transaction), exec mode", pooled, direct, "exec"},
 		{"direct, prepared statements (again)", direct, "", ""},
 	} {
 		n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: c.url, ListenDatabaseURL: c.listen, StatementMode: c.mode,
