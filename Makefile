@@ -34,7 +34,15 @@ verify: ## Fail when generated code is stale, code is unformatted or go vet comp
 	$(GO) vet $(PKGS)
 
 .PHONY: test-deps
-test-deps: ## Install what tests need beyond Go: Debian's chromium for the browser tests (as root, when missing).
+test-deps: ## Install what tests need beyond Go: Debian's chromium (browser tests) and pgbouncer (pooler tests), as root, when missing.
+	@if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "test-deps: installing pgbouncer for the pooler tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else \
+	    echo "test-deps: no pgbouncer and not root with apt-get: install pgbouncer, or the pooler tests fail"; \
+	  fi; \
+	fi
 	@if [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "test-deps: installing chromium for the browser tests"; \
@@ -57,6 +65,23 @@ test: verify test-deps ## Verify, then run every test against real PostgreSQL (t
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 10m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./query/
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./query/
+
+.PHONY: test-deps-ha
+test-deps-ha: test-deps ## Install what make test-ha needs: Debian's patroni and etcd-server (as root, when missing).
+	@if ! command -v patroni >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "test-deps-ha: installing patroni and etcd-server"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patroni etcd-server >/dev/null; \
+	  else \
+	    echo "test-deps-ha: install patroni and etcd-server (not root with apt-get)"; exit 1; \
+	  fi; \
+	fi
+
+# test-ha is not part of test: a Patroni failover waits out the leader's TTL
+# (about 30 s a run). CI runs it nightly.
+.PHONY: test-ha
+test-ha: test-deps-ha ## The Patroni failover test: one etcd, two Patroni-managed PostgreSQL, the leader killed.
+	PRESENCED_TEST_PATRONI=1 $(GO) test -count=1 -race -timeout 10m -run 'TestPatroniFailover' -v ./node/
 
 .PHONY: test-race
 test-race: ## Run every package under the race detector.

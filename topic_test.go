@@ -59,7 +59,14 @@ func TestPosition(t *testing.T) {
 	if !(presence.Position{Xid: 1, ID: 99}).Less(presence.Position{Xid: 2, ID: 1}) {
 		t.Fatal("xid orders first")
 	}
-	for _, s := range []string{"", "12", "a-1", "1-b", "1--1", "-1-1"} {
+	e := presence.Position{Epoch: 3, Xid: 812, ID: 17}
+	if q, err := presence.ParsePosition(e.String()); err != nil || q != e || e.String() != "3-812-17" {
+		t.Fatalf("round trip with epoch: %v %v", q, err)
+	}
+	if !(presence.Position{Epoch: 2, Xid: 1, ID: 99}).Less(presence.Position{Epoch: 1, Xid: 2, ID: 1}) {
+		t.Fatal("the epoch takes part in the order")
+	}
+	for _, s := range []string{"", "12", "a-1", "1-b", "1--1", "-1-1", "1-2-3-4", "x-1-1", "-1-1-1", "4294967296-1-1"} {
 		if _, err := presence.ParsePosition(s); presence.ErrorCode(err) != presence.EBADREQUEST {
 			t.Errorf("ParsePosition(%q) accepted", s)
 		}

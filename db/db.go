@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,12 +29,27 @@ type DB struct {
 	MaxConns int32
 	// Heartbeats is the session heartbeat policy (zero: 20 s, 2 missable).
 	Heartbeats presence.HeartbeatPolicy
+	// ListenURL, when set, is where the event listener and the migrations
+	// connect instead of URL: straight to the primary, when URL leads
+	// through a pooler in transaction mode (PgBouncer), where LISTEN and
+	// the migrations' session lock do not work (docs/ha.md).
+	ListenURL string
+	// StatementMode says how the pool runs statements: StatementPrepare
+	// (named prepared statements, cached per connection: the fastest),
+	// StatementDescribe, StatementExec or StatementSimple, which prepare
+	// no named statement and so work through a pooler in transaction
+	// mode. Empty: StatementDescribe when ListenURL is set (a pooler is
+	// assumed), else the URL's default_query_exec_mode or StatementPrepare.
+	StatementMode string
 
 	pool  *pgxpool.Pool
 	q     *dbsqlc.Queries
 	beats beatBatcher // heartbeats that arrive together share one UPDATE
 
 	outage outage // logs an outage once, not per failed request
+	// served remembers the events served lately, to find the ones a
+	// failover lost (served.go).
+	served servedLog
 }
 
 // NewDB returns a DB for the given connection URL; call Open before use.
@@ -68,6 +84,19 @@ func (db *DB) Open(ctx context.Context) error {
 	case !strings.Contains(db.URL, "pool_max_conns"):
 		cfg.MaxConns = DefaultMaxConns()
 	}
+	mode, err := db.statementMode()
+	if err != nil {
+		return err
+	}
+	if mode != nil {
+		cfg.ConnConfig.DefaultQueryExecMode = *mode
+	}
+	cfg.ConnConfig.DialFunc = dialer().DialContext
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A primary that is gone without a word (a dead machine, not a
+		// refused port) must not hold a request for the OS's TCP timeout.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	// Timestamps leave the database in UTC whatever the server's zone.
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "presenced"
@@ -79,6 +108,43 @@ func (db *DB) Open(ctx context.Context) error {
 		return fmt.Errorf("db: connect: %w", err)
 	}
 	return nil
+}
+
+// Statement modes (DB.StatementMode).
+const (
+	StatementPrepare  = "prepare"  // pgx's cache_statement
+	StatementDescribe = "describe" // pgx's cache_describe
+	StatementExec     = "exec"     // pgx's exec
+	StatementSimple   = "simple"   // pgx's simple_protocol
+)
+
+// DefaultConnectTimeout bounds one connection attempt to one host when the
+// URL sets no connect_timeout.
+const DefaultConnectTimeout = 3 * time.Second
+
+// statementMode returns the exec mode StatementMode asks for, nil for the
+// URL's or pgx's default.
+func (db *DB) statementMode() (*pgx.QueryExecMode, error) {
+	m := db.StatementMode
+	if m == "" && db.ListenURL != "" && db.ListenURL != db.URL && !strings.Contains(db.URL, "default_query_exec_mode") {
+		m = StatementDescribe
+	}
+	var mode pgx.QueryExecMode
+	switch m {
+	case "":
+		return nil, nil
+	case StatementPrepare:
+		mode = pgx.QueryExecModeCacheStatement
+	case StatementDescribe:
+		mode = pgx.QueryExecModeCacheDescribe
+	case StatementExec:
+		mode = pgx.QueryExecModeExec
+	case StatementSimple:
+		mode = pgx.QueryExecModeSimpleProtocol
+	default:
+		return nil, fmt.Errorf("db: statement mode %q: want prepare, describe, exec or simple", m)
+	}
+	return &mode, nil
 }
 
 // Close closes the pool.

@@ -32,8 +32,12 @@ func isUnavailable(err error) bool {
 	}
 	if pgErr := asPgError(err); pgErr != nil {
 		// Class 08: connection exception; 57P01-03: shutdown, crash,
-		// cannot connect now; 53300: too many connections.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+		// cannot connect now; 53300: too many connections; 25006: a
+		// read-only transaction, on a server that is (now) a standby.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300" ||
+			pgErr.Code == "25006"
 	}
-	return errors.Is(err, net.ErrClosed)
+	// The server went away mid-statement (a primary killed in a failover):
+	// the connection ends without an error message.
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,14 +14,33 @@ import (
 
 var _ presence.EventLog = (*DB)(nil)
 
-// ReadEvents implements presence.EventLog.
+// ReadEvents implements presence.EventLog. A reader resuming after a
+// position is told to reset (ERESET) when the log no longer holds the
+// events after it (pruning), and when the event it names is not in the log
+// with the same epoch: it was on a history this database does not have —
+// written by a primary that died before shipping it, or by another
+// database — so the events after it here are not the ones it would have
+// seen next (docs/ha.md).
 func (db *DB) ReadEvents(ctx context.Context, after presence.Position, limit int) ([]presence.Event, error) {
-	pruned, err := db.q.EventPrunedThrough(ctx, db.pool)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	if !after.IsZero() && after.Less(presence.Position{Xid: uint64(pruned.Xid), ID: pruned.ID}) {
-		return nil, presence.Errorf(presence.ERESET, "Event %s is older than the retention window; reload the state.", after)
+	if !after.IsZero() {
+		check, err := db.q.EventResumeCheck(ctx, db.pool, dbsqlc.EventResumeCheckParams{
+			AfterXid: int64(after.Xid), AfterID: after.ID, Epoch: int32(after.Epoch)})
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		cut := presence.Position{Xid: uint64(check.PrunedXid), ID: check.PrunedID}
+		if after.Less(cut) {
+			return nil, presence.Errorf(presence.ERESET, "Event %s is older than the retention window; reload the state.", after)
+		}
+		// The event at the cut itself was pruned; a reader there has every
+		// event after it.
+		atCut := after.Xid == cut.Xid && after.ID == cut.ID
+		if !check.OnHistory && !atCut {
+			return nil, presence.Errorf(presence.ERESET, "Event %s is not in this database's event log (lost in a failover, or from another database); reload the state.", after)
+		}
+		if check.Fenced {
+			return nil, presence.Errorf(presence.ERESET, "Events up to %s may include some lost in a failover; reload the state.", after)
+		}
 	}
 	rows, err := db.q.EventListAfter(ctx, db.pool, dbsqlc.EventListAfterParams{
 		AfterXid: int64(after.Xid), AfterID: after.ID, MaxRows: int32(limit)})
@@ -30,9 +50,16 @@ func (db *DB) ReadEvents(ctx context.Context, after presence.Position, limit int
 	out := make([]presence.Event, len(rows))
 	for i, r := range rows {
 		out[i] = presence.Event{
-			Position: presence.Position{Xid: uint64(r.Xid), ID: r.ID},
+			Position: presence.Position{Epoch: uint32(r.Epoch), Xid: uint64(r.Xid), ID: r.ID},
 			Topic:    r.Topic, Kind: r.Kind, At: r.At, Body: json.RawMessage(r.Body),
 		}
+	}
+	if len(out) > 0 && time.Since(out[len(out)-1].At) < servedWindow {
+		ps := make([]presence.Position, len(out))
+		for i, ev := range out {
+			ps[i] = ev.Position
+		}
+		db.served.add(time.Now(), ps...)
 	}
 	return out, nil
 }
@@ -46,9 +73,9 @@ func (db *DB) HeadPosition(ctx context.Context) (presence.Position, error) {
 		if err != nil {
 			return presence.Position{}, interpretError(err)
 		}
-		return presence.Position{Xid: uint64(pruned.Xid), ID: pruned.ID}, nil
+		return presence.Position{Epoch: uint32(pruned.Epoch), Xid: uint64(pruned.Xid), ID: pruned.ID}, nil
 	} else if err != nil {
 		return presence.Position{}, interpretError(err)
 	}
-	return presence.Position{Xid: uint64(row.Xid), ID: row.ID}, nil
+	return presence.Position{Epoch: uint32(row.Epoch), Xid: uint64(row.Xid), ID: row.ID}, nil
 }

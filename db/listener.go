@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -44,14 +45,27 @@ type Listener struct {
 	// most such transactions end within a millisecond or two.
 	HeldBackInterval time.Duration
 	// MaxBackoff caps the wait between reconnect attempts. It bounds how
-	// long the node stays not ready after the database is back (readiness
-	// needs the listener), so it is short: an attempt against a database
-	// that is down costs it one refused connection.
+	// long the node stays not ready after the database is back, or after
+	// a failover's promotion (readiness needs the listener), so it is
+	// short: an attempt against a database that is down costs it one
+	// refused connection.
 	MaxBackoff time.Duration
+	// OnRewind, when set, is called from the listener's goroutine when a
+	// reconnect finds that events this node served are not in the log
+	// (with their epoch): the database is a new primary that never
+	// received them (asynchronous replication), or another database.
+	// When the last event the listener delivered is among them it goes on
+	// from the log's head, given as head; else from where it was. Whoever
+	// got events from it must drop what it holds and resume by id, which
+	// resets every reader that may have seen a lost event (node.Node ends
+	// every stream).
+	OnRewind func(head presence.Position)
 
 	position   atomic.Pointer[presence.Position]
 	connected  atomic.Bool
 	reconnects atomic.Int64
+	rewinds    atomic.Int64
+	server     string // the address and epoch of the last connection (listener goroutine only)
 
 	// Sync's bookkeeping: rounds counts the catch-up reads begun; settled
 	// is the newest round that found nothing held back, so that every
@@ -194,6 +208,10 @@ func (l *Listener) waitForDoorbell(ctx context.Context, conn *pgx.Conn, d time.D
 	return woken, err
 }
 
+// Rewinds counts the reconnects that found the delivered position gone
+// from the log (OnRewind).
+func (l *Listener) Rewinds() int64 { return l.rewinds.Load() }
+
 func (l *Listener) run(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	var failed int // connection attempts failed in a row
@@ -220,6 +238,12 @@ func (l *Listener) run(ctx context.Context) {
 			failed = 0
 		}
 		backoff = 50 * time.Millisecond
+		if err = l.checkHistory(ctx, conn); err != nil {
+			_ = conn.Close(context.Background())
+			l.Logger.Warn("event listener cannot check its position; reconnecting", "err", err)
+			sleep(ctx, jitter(backoff))
+			continue
+		}
 		l.connected.Store(true)
 		err = l.serve(ctx, conn)
 		l.connected.Store(false)
@@ -234,6 +258,20 @@ func (l *Listener) run(ctx context.Context) {
 
 func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg := l.db.pool.Config().ConnConfig.Copy()
+	if l.db.ListenURL != "" {
+		// Straight to the primary: a pooler in transaction mode would
+		// hand LISTEN's session to other clients.
+		direct, err := pgx.ParseConfig(l.db.ListenURL)
+		if err != nil {
+			return nil, fmt.Errorf("listen database URL: %w", err)
+		}
+		if direct.ConnectTimeout == 0 {
+			direct.ConnectTimeout = DefaultConnectTimeout
+		}
+		direct.RuntimeParams["timezone"] = "UTC"
+		direct.DialFunc = dialer().DialContext
+		cfg = direct
+	}
 	// A wait that times out must leave the connection usable: set a
 	// deadline rather than send a cancel request.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
@@ -251,6 +289,87 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	return conn, nil
+}
+
+// checkHistory runs on every (re)connect, before the first read. When the
+// server is not the one of the last connection (another address, or
+// another timeline: a promotion) the pool's connections are dropped, as
+// they lead to the old server; each would otherwise fail one request.
+// When the last delivered event is not in the log with its epoch, the
+// listener goes on from the log's head and calls OnRewind.
+func (l *Listener) checkHistory(ctx context.Context, conn *pgx.Conn) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	epoch, err := l.db.q.EventEpoch(cctx, conn)
+	if err != nil {
+		return err
+	}
+	server := fmt.Sprintf("%s/%d", conn.PgConn().Conn().RemoteAddr(), epoch)
+	var fenced bool
+	if l.server != "" && server != l.server {
+		l.Logger.Warn("event listener reconnected to another primary; dropping the pool's connections to the old one",
+			"was", l.server, "now", server)
+		l.db.pool.Reset()
+		// Every event this node served lately must be in the new
+		// primary's log; the first one that is not was lost, and so may
+		// be every later one of its epoch that a reader saw.
+		epochs, xids, ids := l.db.served.positions()
+		lost, err := l.db.q.EventFirstMissing(cctx, conn, dbsqlc.EventFirstMissingParams{Epochs: epochs, Xids: xids, Ids: ids})
+		if err != nil {
+			return err
+		}
+		if len(lost) > 0 {
+			f := lost[0]
+			if err := pgx.BeginFunc(cctx, conn, func(tx pgx.Tx) error {
+				if err := l.db.q.EventFenceSet(cctx, tx, dbsqlc.EventFenceSetParams{Epoch: f.Epoch, Xid: f.Xid, ID: f.ID}); err != nil {
+					return err
+				}
+				return l.db.q.EventFenceMark(cctx, tx, dbsqlc.EventFenceMarkParams{Epoch: f.Epoch, Xid: f.Xid, ID: f.ID})
+			}); err != nil {
+				return err
+			}
+			fenced = true
+			l.Logger.Error("events this node served are not in the new primary's log (lost in a failover with asynchronous replication); readers that may have seen them get a reset",
+				"first_lost", presence.Position{Epoch: uint32(f.Epoch), Xid: uint64(f.Xid), ID: f.ID}.String())
+		}
+	}
+	l.server = server
+	pos := l.Position()
+	if pos.IsZero() {
+		if fenced {
+			l.rewind(pos)
+		}
+		return nil
+	}
+	check, err := l.db.q.EventResumeCheck(cctx, conn, dbsqlc.EventResumeCheckParams{
+		AfterXid: int64(pos.Xid), AfterID: pos.ID, Epoch: int32(pos.Epoch)})
+	if err != nil {
+		return err
+	}
+	if check.OnHistory {
+		if fenced {
+			l.rewind(pos) // its own position stands; the streams it fed may not
+		}
+		return nil
+	}
+	row, err := l.db.q.EventHead(cctx, conn)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	head := presence.Position{Epoch: uint32(row.Epoch), Xid: uint64(row.Xid), ID: row.ID}
+	l.Logger.Error("the last event delivered is not in the database's log (lost in a failover with asynchronous replication?); every stream resumes by id and gets a reset if it saw a lost event",
+		"delivered", pos.String(), "head", head.String())
+	l.position.Store(&head)
+	l.rewind(head)
+	return nil
+}
+
+// rewind ends what the listener fed: its subscribers resume by id.
+func (l *Listener) rewind(p presence.Position) {
+	l.rewinds.Add(1)
+	if l.OnRewind != nil {
+		l.OnRewind(p)
+	}
 }
 
 // minHeldBack is the first re-read's delay while events are held back.
@@ -334,11 +453,15 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) (bool, error) {
 				heldBack = true
 				break
 			}
-			ev := presence.Event{Position: presence.Position{Xid: uint64(r.Xid), ID: r.ID},
+			ev := presence.Event{Position: presence.Position{Epoch: uint32(r.Epoch), Xid: uint64(r.Xid), ID: r.ID},
 				Topic: r.Topic, Kind: r.Kind, At: r.At, Body: r.Body}
 			l.publish(ev)
+			l.db.served.add(time.Now(), ev.Position)
 			pos = ev.Position
-			l.position.Store(&pos)
+			// A copy per store: Position readers dereference the pointer
+			// while the next event overwrites pos (a data race).
+			stored := pos
+			l.position.Store(&stored)
 			delivered++
 		}
 		if delivered < page {

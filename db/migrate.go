@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -23,8 +24,10 @@ type Migrator struct {
 }
 
 // NewMigrator returns a migrator on db's pool.
-func (db *DB) NewMigrator() (*Migrator, error) {
-	sqlDB := stdlib.OpenDBFromPool(db.pool)
+func (db *DB) NewMigrator() (*Migrator, error) { return newMigrator(db.pool) }
+
+func newMigrator(pool *pgxpool.Pool) (*Migrator, error) {
+	sqlDB := stdlib.OpenDBFromPool(pool)
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return nil, fmt.Errorf("db: migration lock: %w", err)
@@ -64,9 +67,23 @@ func (m *Migrator) Pending(ctx context.Context) (bool, error) {
 	return m.provider.HasPending(ctx)
 }
 
-// Migrate applies every pending migration under the lock.
+// Migrate applies every pending migration under the lock. With ListenURL
+// set it connects there: the lock is a session lock, which a pooler in
+// transaction mode would not keep.
 func (db *DB) Migrate(ctx context.Context) error {
-	m, err := db.NewMigrator()
+	pool := db.pool
+	if db.ListenURL != "" {
+		cfg, err := pgxpool.ParseConfig(db.ListenURL)
+		if err != nil {
+			return fmt.Errorf("db: parse listen database URL: %w", err)
+		}
+		cfg.MaxConns = 2
+		if pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			return fmt.Errorf("db: open listen database URL: %w", err)
+		}
+		defer pool.Close()
+	}
+	m, err := newMigrator(pool)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, message
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// The database is unreachable or failing over (docs/ha.md): a
+		// retry in a second is likely to find the new primary.
+		w.Header().Set("Retry-After", "1")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)

@@ -20,8 +20,14 @@ import (
 
 // Config is what a node needs to know.
 type Config struct {
-	Addr           string        // "127.0.0.1:0" picks a free port
-	DatabaseURL    string        // required
+	Addr        string // "127.0.0.1:0" picks a free port
+	DatabaseURL string // required
+	// ListenDatabaseURL, when set, connects the event listener and the
+	// migrations straight to the primary while DatabaseURL goes through
+	// a pooler in transaction mode (db.DB.ListenURL).
+	ListenDatabaseURL string
+	// StatementMode is db.DB.StatementMode ("": chosen from the URLs).
+	StatementMode  string
 	EventRetention time.Duration // 0: 7 days
 	Logger         *slog.Logger  // nil: slog.Default()
 	// MaxConns overrides the pool size (0: pgx's default).
@@ -78,6 +84,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.DB = db.NewDB(n.Config.DatabaseURL)
 	n.DB.Logger = log
 	n.DB.MaxConns = n.Config.MaxConns
+	n.DB.ListenURL = n.Config.ListenDatabaseURL
+	n.DB.StatementMode = n.Config.StatementMode
 	n.DB.Heartbeats = presence.DefaultHeartbeatPolicy()
 	if n.Config.HeartbeatInterval != 0 {
 		n.DB.Heartbeats.Interval = n.Config.HeartbeatInterval
@@ -122,6 +130,10 @@ func (n *Node) Open(ctx context.Context) (err error) {
 		h.ObserveEvent(ev)
 		n.Broker.Publish(ev)
 	})
+	// A reconnect to a primary that lacks the events last published (lost
+	// in an asynchronous failover) ends every stream: each resumes by id,
+	// and those that saw a lost event get a reset.
+	n.Listener.OnRewind = n.Broker.Rewind
 	if err := n.Listener.Open(ctx); err != nil {
 		return err
 	}

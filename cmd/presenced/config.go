@@ -14,12 +14,15 @@ import (
 // Config is everything a presenced node is told at start. Each field has a
 // flag and an environment variable; a flag wins over the environment.
 type Config struct {
-	Addr           string
-	DatabaseURL    string
-	DataDir        string
-	LogFormat      string
-	LogLevel       string
-	EventRetention time.Duration
+	Addr        string
+	DatabaseURL string
+	// ListenDatabaseURL and StatementMode: behind a pooler (docs/ha.md).
+	ListenDatabaseURL string
+	StatementMode     string
+	DataDir           string
+	LogFormat         string
+	LogLevel          string
+	EventRetention    time.Duration
 
 	HeartbeatInterval   time.Duration
 	MaxMissedHeartbeats int

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/node"
 )
 
@@ -21,12 +22,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"how often clients must send a session heartbeat")
 	ef.Int(&cfg.MaxMissedHeartbeats, "max-missed-heartbeats", "PRESENCED_MAX_MISSED_HEARTBEATS", presence.DefaultMaxMissedHeartbeats,
 		"heartbeats a session may miss before it counts as disconnected (at least 1)")
+	ef.String(&cfg.ListenDatabaseURL, "listen-database-url", "PRESENCED_LISTEN_DATABASE_URL", "",
+		"PostgreSQL URL straight to the primary for the event listener and migrations, when --database-url goes through a pooler in transaction mode (PgBouncer)")
+	ef.String(&cfg.StatementMode, "statement-mode", "PRESENCED_STATEMENT_MODE", "",
+		"how statements run: prepare (named prepared statements), describe, exec or simple (no named statements: for a pooler in transaction mode); empty: describe when --listen-database-url is set, else prepare")
 	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	switch cfg.StatementMode {
+	case "", db.StatementPrepare, db.StatementDescribe, db.StatementExec, db.StatementSimple:
+	default:
+		return usageError{fmt.Sprintf("--statement-mode %q: want prepare, describe, exec or simple", cfg.StatementMode)}
 	}
 	if err := (presence.HeartbeatPolicy{Interval: cfg.HeartbeatInterval, MaxMissed: cfg.MaxMissedHeartbeats}).Validate(); err != nil {
 		return usageError{presence.ErrorMessage(err)}
@@ -39,7 +49,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log,
+	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL,
+		ListenDatabaseURL: cfg.ListenDatabaseURL, StatementMode: cfg.StatementMode, EventRetention: cfg.EventRetention, Logger: log,
 		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats,
 		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {

@@ -23,23 +23,121 @@ func (q *Queries) AdvisoryTryXactLock(ctx context.Context, db DBTX, key int64) (
 	return pg_try_advisory_xact_lock, err
 }
 
+const EventEpoch = `-- name: EventEpoch :one
+SELECT event_epoch()::integer AS epoch
+`
+
+// The epoch events written now get: the primary's timeline.
+func (q *Queries) EventEpoch(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, EventEpoch)
+	var epoch int32
+	err := row.Scan(&epoch)
+	return epoch, err
+}
+
+const EventFenceMark = `-- name: EventFenceMark :exec
+SELECT event_append('channels.failover', 'failover',
+    jsonb_build_object('fenced_epoch', $1::integer, 'xid', $2::bigint, 'id', $3::bigint))
+`
+
+type EventFenceMarkParams struct {
+	Epoch int32
+	Xid   int64
+	ID    int64
+}
+
+// An internal event (a channel topic no channel has: no stream gets it)
+// written with a fence, in the new epoch: the log's head is then past
+// every fenced position, so that a reset, which resumes from the head,
+// does not land on a fenced position itself.
+func (q *Queries) EventFenceMark(ctx context.Context, db DBTX, arg EventFenceMarkParams) error {
+	_, err := db.Exec(ctx, EventFenceMark, arg.Epoch, arg.Xid, arg.ID)
+	return err
+}
+
+const EventFenceSet = `-- name: EventFenceSet :exec
+INSERT INTO event_fences (epoch, xid, id)
+VALUES ($1::integer, $2::bigint::text::xid8, $3::bigint)
+ON CONFLICT (epoch) DO UPDATE SET xid = excluded.xid, id = excluded.id
+WHERE (excluded.xid, excluded.id) < (event_fences.xid, event_fences.id)
+`
+
+type EventFenceSetParams struct {
+	Epoch int32
+	Xid   int64
+	ID    int64
+}
+
+// Fences an epoch at a lost event's position, or earlier if it already is.
+func (q *Queries) EventFenceSet(ctx context.Context, db DBTX, arg EventFenceSetParams) error {
+	_, err := db.Exec(ctx, EventFenceSet, arg.Epoch, arg.Xid, arg.ID)
+	return err
+}
+
+const EventFirstMissing = `-- name: EventFirstMissing :many
+SELECT p.epoch::integer AS epoch, p.xid::bigint AS xid, p.id::bigint AS id
+FROM (SELECT unnest($1::integer[]) AS epoch, unnest($2::bigint[]) AS xid,
+             unnest($3::bigint[]) AS id) p
+CROSS JOIN event_log_state s
+WHERE (p.xid::text::xid8, p.id) > (s.pruned_xid, s.pruned_id)
+  AND NOT EXISTS (SELECT FROM events e
+                  WHERE e.xid = p.xid::text::xid8 AND e.id = p.id AND e.epoch = p.epoch)
+ORDER BY p.xid, p.id
+LIMIT 1
+`
+
+type EventFirstMissingParams struct {
+	Epochs []int32
+	Xids   []int64
+	Ids    []int64
+}
+
+type EventFirstMissingRow struct {
+	Epoch int32
+	Xid   int64
+	ID    int64
+}
+
+// Of the given positions, the first one (in log order) that is not in the
+// log with its epoch, and not pruned: the first lost event.
+func (q *Queries) EventFirstMissing(ctx context.Context, db DBTX, arg EventFirstMissingParams) ([]EventFirstMissingRow, error) {
+	rows, err := db.Query(ctx, EventFirstMissing, arg.Epochs, arg.Xids, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []EventFirstMissingRow{}
+	for rows.Next() {
+		var i EventFirstMissingRow
+		if err := rows.Scan(&i.Epoch, &i.Xid, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const EventHead = `-- name: EventHead :one
-SELECT xid::text::bigint AS xid, id FROM events
+SELECT epoch, xid::text::bigint AS xid, id FROM events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY xid DESC, id DESC
 LIMIT 1
 `
 
 type EventHeadRow struct {
-	Xid int64
-	ID  int64
+	Epoch int32
+	Xid   int64
+	ID    int64
 }
 
 // The newest final position; no row when the log is empty.
 func (q *Queries) EventHead(ctx context.Context, db DBTX) (EventHeadRow, error) {
 	row := db.QueryRow(ctx, EventHead)
 	var i EventHeadRow
-	err := row.Scan(&i.Xid, &i.ID)
+	err := row.Scan(&i.Epoch, &i.Xid, &i.ID)
 	return i, err
 }
 
@@ -78,7 +176,7 @@ func (q *Queries) EventLag(ctx context.Context, db DBTX, arg EventLagParams) (Ev
 }
 
 const EventListAfter = `-- name: EventListAfter :many
-SELECT xid::text::bigint AS xid, id, topic, kind, at, body
+SELECT epoch, xid::text::bigint AS xid, id, topic, kind, at, body
 FROM events
 WHERE (xid, id) > ($1::bigint::text::xid8, $2::bigint)
   AND xid < pg_snapshot_xmin(pg_current_snapshot())
@@ -93,6 +191,7 @@ type EventListAfterParams struct {
 }
 
 type EventListAfterRow struct {
+	Epoch int32
 	Xid   int64
 	ID    int64
 	Topic string
@@ -114,6 +213,7 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 	for rows.Next() {
 		var i EventListAfterRow
 		if err := rows.Scan(
+			&i.Epoch,
 			&i.Xid,
 			&i.ID,
 			&i.Topic,
@@ -132,9 +232,9 @@ func (q *Queries) EventListAfter(ctx context.Context, db DBTX, arg EventListAfte
 }
 
 const EventListVisibleAfter = `-- name: EventListVisibleAfter :many
-SELECT r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
+SELECT r.epoch, r.xid, r.id, r.topic, r.kind, r.at, r.body, r.horizon
 FROM (
-    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+    (SELECT e.epoch, e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
      WHERE (e.xid, e.id) > ($1::bigint::text::xid8, $2::bigint)
@@ -142,7 +242,7 @@ FROM (
      ORDER BY e.xid, e.id
      LIMIT $3)
     UNION ALL
-    (SELECT e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
+    (SELECT e.epoch, e.xid::text::bigint AS xid, e.id, e.topic, e.kind, e.at, e.body,
             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
      FROM events e
      -- Not also "after the position": that position is below an earlier
@@ -164,6 +264,7 @@ type EventListVisibleAfterParams struct {
 }
 
 type EventListVisibleAfterRow struct {
+	Epoch   int32
 	Xid     int64
 	ID      int64
 	Topic   string
@@ -190,6 +291,7 @@ func (q *Queries) EventListVisibleAfter(ctx context.Context, db DBTX, arg EventL
 	for rows.Next() {
 		var i EventListVisibleAfterRow
 		if err := rows.Scan(
+			&i.Epoch,
 			&i.Xid,
 			&i.ID,
 			&i.Topic,
@@ -249,18 +351,62 @@ func (q *Queries) EventPruneCut(ctx context.Context, db DBTX, cutoff time.Time) 
 }
 
 const EventPrunedThrough = `-- name: EventPrunedThrough :one
-SELECT pruned_xid::text::bigint AS xid, pruned_id AS id FROM event_log_state
+SELECT event_epoch() AS epoch, pruned_xid::text::bigint AS xid, pruned_id AS id FROM event_log_state
 `
 
 type EventPrunedThroughRow struct {
-	Xid int64
-	ID  int64
+	Epoch int32
+	Xid   int64
+	ID    int64
 }
 
+// Where pruning has cut the log, in the epoch the next event gets: the
+// head of a log pruned empty.
 func (q *Queries) EventPrunedThrough(ctx context.Context, db DBTX) (EventPrunedThroughRow, error) {
 	row := db.QueryRow(ctx, EventPrunedThrough)
 	var i EventPrunedThroughRow
-	err := row.Scan(&i.Xid, &i.ID)
+	err := row.Scan(&i.Epoch, &i.Xid, &i.ID)
+	return i, err
+}
+
+const EventResumeCheck = `-- name: EventResumeCheck :one
+SELECT s.pruned_xid::text::bigint AS pruned_xid, s.pruned_id,
+       EXISTS (SELECT FROM events e
+               WHERE e.xid = $1::bigint::text::xid8 AND e.id = $2::bigint
+                 AND e.epoch = $3::integer) AS on_history,
+       EXISTS (SELECT FROM event_fences f
+               WHERE f.epoch = $3::integer
+                 AND (f.xid, f.id) <= ($1::bigint::text::xid8, $2::bigint)) AS fenced
+FROM event_log_state s
+`
+
+type EventResumeCheckParams struct {
+	AfterXid int64
+	AfterID  int64
+	Epoch    int32
+}
+
+type EventResumeCheckRow struct {
+	PrunedXid int64
+	PrunedID  int64
+	OnHistory bool
+	Fenced    bool
+}
+
+// Where pruning has cut the log, whether the event a reader resumes after
+// is in the log with the epoch it was read with (if not, it was lost in a
+// failover, or comes from another database), and whether its epoch is
+// fenced at or before it (it may have seen a lost event before it). Either
+// way the reader must reset.
+func (q *Queries) EventResumeCheck(ctx context.Context, db DBTX, arg EventResumeCheckParams) (EventResumeCheckRow, error) {
+	row := db.QueryRow(ctx, EventResumeCheck, arg.AfterXid, arg.AfterID, arg.Epoch)
+	var i EventResumeCheckRow
+	err := row.Scan(
+		&i.PrunedXid,
+		&i.PrunedID,
+		&i.OnHistory,
+		&i.Fenced,
+	)
 	return i, err
 }
 

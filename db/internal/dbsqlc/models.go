@@ -65,6 +65,13 @@ type Event struct {
 	Kind  string
 	At    time.Time
 	Body  []byte
+	Epoch int32
+}
+
+type EventFence struct {
+	Epoch int32
+	Xid   pgtype.Uint64
+	ID    int64
 }
 
 type EventLogState struct {
