@@ -2,9 +2,15 @@ package db_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 
 	presence "github.com/presenced/presenced"
@@ -139,4 +145,163 @@ func TestSpellListNeverGeneric(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("SpellList is a named prepared statement (%d), which turns generic after five runs", n)
 	}
+}
+
+// A database with history migrates to partitioned spells: ids, rows and
+// the current spells are kept, the long spells are listed, and new spells
+// continue the ids. Then back down and up again with the rows.
+func TestSpellsPartitionMigrationKeepsRows(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	m, err := d.NewMigrator()
+	ok(t, err)
+	defer m.Close()
+	// Down to 00011: spells is one plain table again.
+	for {
+		var partitioned bool
+		ok(t, d.Pool().QueryRow(ctx, `SELECT to_regclass('spells_long') IS NOT NULL`).Scan(&partitioned))
+		if !partitioned {
+			break
+		}
+		_, err = m.Down(ctx)
+		ok(t, err)
+	}
+	mustAgent(t, d, "a1")
+	mustAgent(t, d, "a2")
+	_, err = d.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES
+		('a1', 'offline', 'manual', '2025-10-30 18:00Z', '2025-11-03 08:00Z'),
+		('a1', 'busy',    'manual', '2025-11-03 08:00Z', '2025-11-03 09:00Z'),
+		('a1', 'meal',    'manual', '2025-11-03 09:00Z', NULL),
+		('a2', 'busy',    'manual', '2025-12-31 23:00Z', NULL)`)
+	ok(t, err)
+	var before []int64
+	ok(t, pgxCollect(d, `SELECT id FROM spells ORDER BY id`, &before))
+	_, err = m.Up(ctx)
+	ok(t, err)
+	var after []int64
+	ok(t, pgxCollect(d, `SELECT id FROM spells ORDER BY id`, &after))
+	if len(after) != 4 || after[3] != before[3] {
+		t.Fatalf("ids before %v, after %v", before, after)
+	}
+	var parts, long int
+	ok(t, d.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'spells'::regclass`).Scan(&parts))
+	ok(t, d.Pool().QueryRow(ctx, `SELECT count(*) FROM spells_long`).Scan(&long))
+	if parts < 4 || long != 1 {
+		t.Fatalf("partitions %d, long spells %d", parts, long)
+	}
+	r, err := d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "available"})
+	ok(t, err)
+	if *r.SpellID <= before[3] {
+		t.Fatalf("new spell id %d after %v", *r.SpellID, before)
+	}
+	// The closed meal spell (November 2025 to now) is long now.
+	ok(t, d.Pool().QueryRow(ctx, `SELECT count(*) FROM spells_long`).Scan(&long))
+	if long != 2 {
+		t.Fatalf("long spells after closing a month-long one: %d", long)
+	}
+}
+
+// The no-overlap and one-current invariants hold across monthly
+// partitions, and concurrent writers of one agent in different months
+// cannot both win.
+func TestSpellInvariantsAcrossMonths(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-04-01Z')`)
+	ok(t, err)
+	exec := func(sql string) error { _, err := d.Pool().Exec(ctx, sql); return err }
+	code := func(err error) string {
+		var e *pgconn.PgError
+		if errors.As(err, &e) {
+			return e.Code
+		}
+		return fmt.Sprint(err)
+	}
+	// Jan 31 22:00 to Feb 1 02:00 lies in January's partition.
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'busy', 'manual', '2026-01-31 22:00Z', '2026-02-01 02:00Z')`))
+	for name, sql := range map[string]string{
+		"next month, within the look-back": `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+			VALUES ('a1', 'away', 'manual', '2026-02-01 01:00Z', '2026-02-01 03:00Z')`,
+		"earlier month, reaching into the later one": `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+			VALUES ('a1', 'away', 'manual', '2026-01-10 00:00Z', '2026-03-01 00:00Z')`,
+	} {
+		if err := exec(sql); code(err) != "23P01" {
+			t.Errorf("%s: %v, want 23P01", name, err)
+		}
+	}
+	// A long spell (a week) from January, then a spell inside it in March.
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'offline', 'manual', '2026-02-25 00:00Z', '2026-03-04 00:00Z')`))
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'away', 'manual', '2026-03-03 00:00Z', '2026-03-03 01:00Z')`); code(err) != "23P01" {
+		t.Errorf("inside a long spell of the month before: %v, want 23P01", err)
+	}
+	// A current spell from January, then a second current one in March.
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'meal', 'manual', '2026-03-10 00:00Z')`))
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'away', 'manual', '2026-04-02 00:00Z')`); code(err) != "23P01" {
+		t.Errorf("second current spell in a later month: %v, want 23P01", err)
+	}
+	// Touching across the month edge is fine; a soft-deleted spell leaves
+	// the timeline and restoring it re-checks.
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'away', 'manual', '2026-02-01 02:00Z', '2026-02-01 03:00Z')`))
+	ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE started_at = '2026-02-01 02:00Z'`))
+	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a1', 'break', 'manual', '2026-02-01 02:30Z', '2026-02-01 03:00Z')`))
+	if err := exec(`UPDATE spells SET deleted_at = NULL WHERE status_id = 'away' AND started_at = '2026-02-01 02:00Z'`); code(err) != "23P01" {
+		t.Errorf("restoring an overlapped spell: %v, want 23P01", err)
+	}
+
+	// Two writers of one agent, each in its own month, at the same time:
+	// the agent lock serialises the checks, so exactly one commits.
+	mustAgent(t, d, "a2")
+	for range 5 {
+		ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a2' AND deleted_at IS NULL`))
+		errs := make(chan error, 2)
+		var wg sync.WaitGroup
+		for _, start := range []string{"2026-01-31 12:00Z", "2026-02-02 12:00Z"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tx, err := d.Pool().Begin(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer tx.Rollback(ctx)
+				if _, err := tx.Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+					VALUES ('a2', 'busy', 'manual', $1, '2026-02-03 00:00Z')`, start); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+				errs <- tx.Commit(ctx)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		failed := 0
+		for err := range errs {
+			if err != nil {
+				if code(err) != "23P01" {
+					t.Fatalf("concurrent writer: %v", err)
+				}
+				failed++
+			}
+		}
+		if failed != 1 {
+			t.Fatalf("%d of 2 concurrent overlapping writers failed, want 1", failed)
+		}
+	}
+}
+
+func pgxCollect(d *db.DB, sql string, out *[]int64) error {
+	rows, err := d.Pool().Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	*out, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	return err
 }

@@ -68,7 +68,7 @@ func (db *DB) FindSpells(ctx context.Context, f presence.SpellFilter) ([]*presen
 // reads one agent's index range.
 func (db *DB) spellList(ctx context.Context, p dbsqlc.SpellListParams) ([]dbsqlc.SpellListRow, error) {
 	rows, err := db.pool.Query(ctx, dbsqlc.SpellList, customPlanMode,
-		p.AgentID, p.StatusID, p.FromAt, p.ToAt, p.CurrentOnly, p.AfterID, p.MaxRows)
+		p.FromAt, p.ToAt, p.AgentID, p.StatusID, p.CurrentOnly, p.AfterID, p.MaxRows)
 	if err != nil {
 		return nil, err
 	}

@@ -816,7 +816,9 @@ func TestWorkMigrationRollsBackAndForth(t *testing.T) {
 	defer m.Close()
 	all, err := m.Status(ctx)
 	ok(t, err)
-	for want := all[len(all)-1].Source.Version; want >= 6; want-- {
+	// Versions may have gaps (numbers are assigned per branch).
+	for i := len(all) - 1; i >= 0 && all[i].Source.Version >= 6; i-- {
+		want := all[i].Source.Version
 		r, err := m.Down(ctx)
 		ok(t, err)
 		if r.Source.Version != want {
