@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
@@ -304,4 +305,69 @@ func pgxCollect(d *db.DB, sql string, out *[]int64) error {
 	}
 	*out, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	return err
+}
+
+// The history duty rolls up ended days (and again after an edit), and with
+// a retention exports a month to CSV and drops its partition, keeping its
+// rollups.
+func TestHistoryKeeperRollsUpExportsAndDrops(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-02-01Z');
+		INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES
+		('a1', 'busy',      'manual', '2026-01-10 10:00Z', '2026-01-10 12:00Z'),
+		('a1', 'available', 'manual', '2026-01-10 23:00Z', '2026-01-11 01:00Z')`)
+	ok(t, err)
+	k := db.NewHistoryKeeper(d, 0, "")
+	ok(t, k.Round(ctx, time.Date(2026, 1, 12, 0, 5, 0, 0, time.UTC)))
+	type row struct {
+		Day     time.Time
+		Status  string
+		Seconds float64
+		Spells  int
+		IdleMS  int64
+	}
+	daily := func() []row {
+		rows, err := d.Pool().Query(ctx, `SELECT day, status_id, seconds, spells, idle_ms FROM report.daily_status
+			WHERE agent_id = 'a1' ORDER BY day, status_id`)
+		ok(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		ok(t, err)
+		return got
+	}
+	jan := func(day int) time.Time { return time.Date(2026, 1, day, 0, 0, 0, 0, time.UTC) }
+	want := []row{
+		{jan(10), "available", 3600, 1, 3600_000},
+		{jan(10), "busy", 7200, 1, 7200_000},
+		{jan(11), "available", 3600, 1, 3600_000},
+	}
+	if got := daily(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rollups %v, want %v", got, want)
+	}
+	// An edit marks its days; the next round rolls them up again.
+	_, err = d.Pool().Exec(ctx, `UPDATE spells SET deleted_at = now() WHERE status_id = 'busy'`)
+	ok(t, err)
+	n, err := k.Rollup(ctx, time.Date(2026, 1, 12, 0, 15, 0, 0, time.UTC))
+	ok(t, err)
+	if got := daily(); n != 1 || fmt.Sprint(got) != fmt.Sprint([]row{want[0], want[2]}) {
+		t.Fatalf("after deleting a spell: %d days, %v", n, got)
+	}
+
+	k.Retention, k.ArchiveDir = 24*time.Hour, t.TempDir()
+	ok(t, k.Round(ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	csv, err := os.ReadFile(filepath.Join(k.ArchiveDir, "spells-2026-01.csv"))
+	ok(t, err)
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "id,agent_id,status_id,") {
+		t.Fatalf("export: %q", csv)
+	}
+	var jan2026, feb2026 *string
+	ok(t, d.Pool().QueryRow(ctx, `SELECT to_regclass('spells_p202601')::text, to_regclass('spells_p202602')::text`).Scan(&jan2026, &feb2026))
+	if jan2026 != nil || feb2026 == nil {
+		t.Fatalf("partitions left: January %v, February %v", jan2026, feb2026)
+	}
+	if got := daily(); fmt.Sprint(got) != fmt.Sprint([]row{want[0], want[2]}) {
+		t.Fatalf("rollups after the drop: %v", got)
+	}
 }
