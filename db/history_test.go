@@ -371,3 +371,27 @@ func TestHistoryKeeperRollsUpExportsAndDrops(t *testing.T) {
 		t.Fatalf("rollups after the drop: %v", got)
 	}
 }
+
+// A closed spell imported into a day already rolled up marks that day.
+func TestRollupMarksImportedDays(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-02-01Z')`)
+	ok(t, err)
+	k := db.NewHistoryKeeper(d, 0, "")
+	_, err = d.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES
+		('a1', 'busy', 'manual', '2026-01-10 10:00Z', '2026-01-10 12:00Z')`)
+	ok(t, err)
+	ok(t, k.Round(ctx, time.Date(2026, 1, 12, 0, 5, 0, 0, time.UTC)))
+	_, err = d.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES
+		('a1', 'meal', 'manual', '2026-01-10 08:00Z', '2026-01-10 09:00Z')`)
+	ok(t, err)
+	n, err := k.Rollup(ctx, time.Date(2026, 1, 12, 0, 15, 0, 0, time.UTC))
+	ok(t, err)
+	var meal float64
+	ok(t, d.Pool().QueryRow(ctx, `SELECT coalesce(sum(seconds), 0) FROM report.daily_status WHERE day = '2026-01-10' AND status_id = 'meal'`).Scan(&meal))
+	if n != 1 || meal != 3600 {
+		t.Fatalf("after an import: %d days rolled up, meal %v s", n, meal)
+	}
+}

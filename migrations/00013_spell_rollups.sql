@@ -128,6 +128,15 @@ BEGIN
     -- Not the closing of the current spell (every presence change): a
     -- day is rolled up only once it has ended, with the then current
     -- spells counted to its end.
+    -- A closed spell inserted into the past (an import) marks its days
+    -- up to the last one rolled up.
+    IF TG_OP = 'INSERT' AND NEW.ended_at IS NOT NULL AND NEW.deleted_at IS NULL THEN
+        INSERT INTO spell_rollup_dirty (day)
+        SELECT d::date FROM generate_series((NEW.started_at AT TIME ZONE 'UTC')::date,
+                                            (NEW.ended_at AT TIME ZONE 'UTC')::date, interval '1 day') d
+        WHERE d::date <= (SELECT max(r.day) FROM spell_rollup_days r)
+        ON CONFLICT DO NOTHING;
+    END IF;
     IF TG_OP = 'UPDATE' AND (NEW.deleted_at IS DISTINCT FROM OLD.deleted_at
             OR (OLD.ended_at IS NOT NULL AND (NEW.started_at, NEW.ended_at) IS DISTINCT FROM (OLD.started_at, OLD.ended_at))) THEN
         INSERT INTO spell_rollup_dirty (day)
