@@ -103,6 +103,13 @@ func seedHistory(ctx context.Context, e *env, end time.Time, from, to int) error
 			return err
 		}
 	}
+	// Memory for the GiST builds of the constraints, and no flush per day.
+	if err := exec(`SET maintenance_work_mem = '1GB'`); err != nil {
+		return err
+	}
+	if err := exec(`SET synchronous_commit = off`); err != nil {
+		return err
+	}
 	if err := exec(`SET session_replication_role = replica`); err != nil {
 		return err
 	}

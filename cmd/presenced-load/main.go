@@ -52,7 +52,7 @@ func main() {
 	flag.IntVar(&o.subscribers, "subscribers", 100, "subscribers of the events scenario (1 shows the latency without the fan-out's CPU load)")
 	flag.BoolVar(&o.burst, "burst", false, "events and fanout: start the 16 writers together, so that they send in bursts of 16, as the load program did before")
 	flag.IntVar(&o.historySmall, "history-small", 1, "history: days of spell history at the first size")
-	flag.IntVar(&o.historyDays, "history-days", 30, "history: days of spell history at the second size (600k spells a day for 10,000 agents)")
+	flag.IntVar(&o.historyDays, "history-days", 7, "history: days of spell history at the second size (600k spells a day for 10,000 agents; 7 is what seeds within 10 minutes on the 2-core development machine, see docs/performance.md)")
 	flag.Parse()
 	if o.cpuprofile != "" {
 		stop, err := startCPUProfile(filepath.Join(o.cpuprofile, "load.pprof"))
