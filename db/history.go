@@ -118,16 +118,61 @@ func (k *HistoryKeeper) Rollup(ctx context.Context, now time.Time) (int, error) 
 	}
 	n := 0
 	for _, d := range days {
-		won, err := k.locked(ctx, func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `SELECT spell_rollup_day($1)`, d)
-			return err
-		})
+		won, err := k.rollupDay(ctx, d)
 		if err != nil || !won {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// rollupDay computes a day's rows read-only (seconds for 600k spells, with
+// no transaction id: event readers read below the oldest running one),
+// then replaces the day's rollups in one short transaction. A spell edit
+// made in between marks the day dirty again, so the next round redoes it.
+func (k *HistoryKeeper) rollupDay(ctx context.Context, day time.Time) (won bool, err error) {
+	// Unmark first: an edit from here on marks the day again.
+	if _, err := k.db.pool.Exec(ctx, `DELETE FROM spell_rollup_dirty WHERE day = $1`, day); err != nil {
+		return false, err
+	}
+	defer func() {
+		if err != nil || !won {
+			_, _ = k.db.pool.Exec(context.WithoutCancel(ctx),
+				`INSERT INTO spell_rollup_dirty (day) SELECT $1 WHERE EXISTS (SELECT 1 FROM spell_rollup_days WHERE day = $1)
+				 ON CONFLICT DO NOTHING`, day)
+		}
+	}()
+	rows, err := k.db.pool.Query(ctx, `SELECT day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms
+		FROM spell_rollup_rows($1)`, day)
+	if err != nil {
+		return false, err
+	}
+	var data [][]any
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			rows.Close()
+			return false, err
+		}
+		data = append(data, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return k.locked(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM spell_rollups WHERE day = $1`, day); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spell_rollups"},
+			[]string{"day", "agent_id", "status_id", "seconds", "spells", "at_capacity_ms", "idle_ms"},
+			pgx.CopyFromRows(data)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at) VALUES ($1, now())
+			ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at`, day)
+		return err
+	})
 }
 
 // SpellMonth is a monthly partition of spells.

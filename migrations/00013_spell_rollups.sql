@@ -65,31 +65,41 @@ CREATE TABLE spell_rollup_dirty (
     day date PRIMARY KEY
 );
 
--- spell_rollup_day (re)computes one UTC day from its spells.
+-- spell_rollup_rows computes the rollup rows of one UTC day from its
+-- spells, read-only: db.HistoryKeeper reads them (no transaction id, so no
+-- event reader waits on the seconds this takes for 600k spells), then
+-- writes them in one short transaction.
 -- +goose StatementBegin
-CREATE FUNCTION spell_rollup_day(p_day date) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
-DECLARE
-    v_lo timestamptz := p_day::timestamp AT TIME ZONE 'UTC';
-    v_hi timestamptz := (p_day + 1)::timestamp AT TIME ZONE 'UTC';
-BEGIN
-    DELETE FROM spell_rollups WHERE day = p_day;
-    INSERT INTO spell_rollups (day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms)
+CREATE FUNCTION spell_rollup_rows(p_day date) RETURNS SETOF spell_rollups
+LANGUAGE sql STABLE AS $$
     SELECT p_day, c.agent_id, c.status_id,
-           sum(extract(epoch FROM c.hi - c.lo)), count(*),
+           sum(extract(epoch FROM c.hi - c.lo)), count(*)::integer,
            coalesce(sum(trunc(c.at_capacity_ms * c.share)), 0)::bigint,
            coalesce(sum(trunc(c.idle_ms * c.share)), 0)::bigint
       FROM (SELECT w.agent_id, w.status_id,
-                   greatest(w.started_at, v_lo) AS lo,
-                   least(coalesce(w.ended_at, greatest(now(), w.started_at)), v_hi) AS hi,
+                   greatest(w.started_at, r.lo) AS lo,
+                   least(coalesce(w.ended_at, greatest(now(), w.started_at)), r.hi) AS hi,
                    w.at_capacity_ms, w.idle_ms,
                    CASE WHEN w.ended_at IS NULL OR w.ended_at = w.started_at THEN 0
-                        ELSE extract(epoch FROM least(w.ended_at, v_hi) - greatest(w.started_at, v_lo))
+                        ELSE extract(epoch FROM least(w.ended_at, r.hi) - greatest(w.started_at, r.lo))
                              / extract(epoch FROM w.ended_at - w.started_at) END AS share
-              FROM spells_window(v_lo, v_hi) w
+              FROM (SELECT p_day::timestamp AT TIME ZONE 'UTC' AS lo,
+                           (p_day + 1)::timestamp AT TIME ZONE 'UTC' AS hi) r,
+                   LATERAL public.spells_window(r.lo, r.hi) w
              WHERE w.deleted_at IS NULL) c
      WHERE c.hi > c.lo
-     GROUP BY c.agent_id, c.status_id;
+     GROUP BY c.agent_id, c.status_id
+$$;
+-- +goose StatementEnd
+
+-- spell_rollup_day (re)computes one UTC day in one statement (tests,
+-- psql); the keeper does the same in two steps.
+-- +goose StatementBegin
+CREATE FUNCTION spell_rollup_day(p_day date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    DELETE FROM spell_rollups WHERE day = p_day;
+    INSERT INTO spell_rollups SELECT * FROM spell_rollup_rows(p_day);
     INSERT INTO spell_rollup_days (day, rolled_at) VALUES (p_day, now())
         ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at;
     DELETE FROM spell_rollup_dirty WHERE day = p_day;
@@ -251,6 +261,7 @@ $$;
 -- +goose StatementEnd
 DROP FUNCTION spell_rollup_pending(timestamptz);
 DROP FUNCTION spell_rollup_day(date);
+DROP FUNCTION spell_rollup_rows(date);
 DROP TABLE spell_rollup_dirty;
 DROP TABLE spell_rollup_days;
 DROP TABLE spell_rollups;
