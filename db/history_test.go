@@ -402,3 +402,48 @@ func TestRollupMarksImportedDays(t *testing.T) {
 		t.Fatalf("after an import: %d days rolled up, meal %v s", n, meal)
 	}
 }
+
+// A window finds every spell that overlaps it, however early it started:
+// the short ones of the look-back, a long one (spells_long) and a current
+// one that began long before; not the ones that ended before it.
+func TestSpellWindowFindsLongAndCurrentSpells(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	mustAgent(t, d, "a2")
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-03-01Z');
+		INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES
+		('a1', 'busy',    'manual', '2026-01-05 08:00Z', '2026-01-05 09:00Z'),
+		('a1', 'offline', 'manual', '2026-01-05 09:00Z', '2026-02-10 08:00Z'),
+		('a1', 'meal',    'manual', '2026-02-10 08:00Z', '2026-02-10 09:30Z'),
+		('a1', 'busy',    'manual', '2026-02-10 09:30Z', '2026-02-10 11:00Z'),
+		('a2', 'away',    'manual', '2026-01-02 00:00Z', NULL)`)
+	ok(t, err)
+	from := time.Date(2026, 2, 10, 10, 0, 0, 0, time.UTC)
+	to := from.Add(time.Hour)
+	got, _, err := d.FindSpells(ctx, presence.SpellFilter{From: &from, To: &to})
+	ok(t, err)
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.AgentID+":"+s.StatusID)
+	}
+	if fmt.Sprint(ids) != "[a1:busy a2:away]" {
+		t.Fatalf("spells in [10:00, 11:00): %v", ids)
+	}
+	from = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	to = time.Date(2026, 2, 10, 9, 0, 0, 0, time.UTC)
+	got, _, err = d.FindSpells(ctx, presence.SpellFilter{From: &from, To: &to, AgentID: "a1"})
+	ok(t, err)
+	ids = nil
+	for _, s := range got {
+		ids = append(ids, s.StatusID)
+	}
+	if fmt.Sprint(ids) != "[offline meal]" {
+		t.Fatalf("a1's spells in [Feb 1, Feb 10 09:00): %v", ids)
+	}
+	var secs float64
+	ok(t, d.Pool().QueryRow(ctx, `SELECT sum(seconds) FROM report.status_time('2026-02-01Z', '2026-02-02Z', 'UTC') WHERE agent_id = 'a1'`).Scan(&secs))
+	if secs != 86400 {
+		t.Fatalf("status_time of a day inside a long spell: %v s", secs)
+	}
+}
