@@ -35,6 +35,23 @@ WHERE spells.deleted_at IS NULL
 ORDER BY spells.id
 LIMIT sqlc.arg(max_rows);
 
+-- name: SpellListAll :many
+-- SpellList without a window: the table itself, so that an agent's page is
+-- a merge of the partitions' spells_agent_id_idx in id order that stops at
+-- the limit (through spells_window's UNION ALL the planner sorted all of
+-- the agent's spells). Same columns and arguments as SpellList.
+SELECT sqlc.embed(spells), statuses.system_presence, statuses.is_away
+FROM spells
+JOIN statuses ON statuses.id = spells.status_id
+WHERE spells.deleted_at IS NULL
+  AND sqlc.narg(from_at)::timestamptz IS NULL AND sqlc.narg(to_at)::timestamptz IS NULL
+  AND (sqlc.narg(agent_id)::text IS NULL OR spells.agent_id = sqlc.narg(agent_id))
+  AND (sqlc.narg(status_id)::text IS NULL OR spells.status_id = sqlc.narg(status_id))
+  AND (NOT sqlc.arg(current_only)::boolean OR spells.ended_at IS NULL)
+  AND spells.id > sqlc.arg(after_id)::bigint
+ORDER BY spells.id
+LIMIT sqlc.arg(max_rows);
+
 -- name: SpellSoftDelete :exec
 UPDATE spells SET deleted_at = now(), updated_at = now() WHERE id = $1;
 

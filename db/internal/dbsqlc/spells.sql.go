@@ -219,6 +219,88 @@ func (q *Queries) SpellList(ctx context.Context, db DBTX, arg SpellListParams) (
 	return items, nil
 }
 
+const SpellListAll = `-- name: SpellListAll :many
+SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
+FROM spells
+JOIN statuses ON statuses.id = spells.status_id
+WHERE spells.deleted_at IS NULL
+  AND $1::timestamptz IS NULL AND $2::timestamptz IS NULL
+  AND ($3::text IS NULL OR spells.agent_id = $3)
+  AND ($4::text IS NULL OR spells.status_id = $4)
+  AND (NOT $5::boolean OR spells.ended_at IS NULL)
+  AND spells.id > $6::bigint
+ORDER BY spells.id
+LIMIT $7
+`
+
+type SpellListAllParams struct {
+	FromAt      *time.Time
+	ToAt        *time.Time
+	AgentID     *string
+	StatusID    *string
+	CurrentOnly bool
+	AfterID     int64
+	MaxRows     int32
+}
+
+type SpellListAllRow struct {
+	Spell          Spell
+	SystemPresence string
+	IsAway         bool
+}
+
+// SpellList without a window: the table itself, so that an agent's page is
+// a merge of the partitions' spells_agent_id_idx in id order that stops at
+// the limit (through spells_window's UNION ALL the planner sorted all of
+// the agent's spells). Same columns and arguments as SpellList.
+func (q *Queries) SpellListAll(ctx context.Context, db DBTX, arg SpellListAllParams) ([]SpellListAllRow, error) {
+	rows, err := db.Query(ctx, SpellListAll,
+		arg.FromAt,
+		arg.ToAt,
+		arg.AgentID,
+		arg.StatusID,
+		arg.CurrentOnly,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SpellListAllRow{}
+	for rows.Next() {
+		var i SpellListAllRow
+		if err := rows.Scan(
+			&i.Spell.ID,
+			&i.Spell.AgentID,
+			&i.Spell.StatusID,
+			&i.Spell.Source,
+			&i.Spell.ReasonCode,
+			&i.Spell.Message,
+			&i.Spell.StartedAt,
+			&i.Spell.EndedAt,
+			&i.Spell.Duration,
+			&i.Spell.IsCurrent,
+			&i.Spell.AtCapacityMs,
+			&i.Spell.IdleMs,
+			&i.Spell.AverageCapacity,
+			&i.Spell.UpdatedAt,
+			&i.Spell.DeletedAt,
+			&i.Spell.ConfiguredCapacity,
+			&i.Spell.ConfiguredInterruptCapacity,
+			&i.SystemPresence,
+			&i.IsAway,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const SpellListDeleted = `-- name: SpellListDeleted :many
 SELECT id, agent_id, deleted_at::timestamptz AS deleted_at FROM spells
 WHERE deleted_at >= $1 AND deleted_at < $2
