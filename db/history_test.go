@@ -468,6 +468,8 @@ func TestSpellListAgentPageReadsAPage(t *testing.T) {
 		FROM generate_series(timestamptz '2026-01-25', timestamptz '2026-02-05', interval '20 minutes') t,
 		     (SELECT id FROM agents) a
 		ORDER BY t, a.id;
+		INSERT INTO spells (agent_id, status_id, source, started_at, configured_capacity, configured_interrupt_capacity)
+		SELECT id, 'available', 'manual', '2026-02-05 01:00Z', 1, 0 FROM agents;
 		COMMIT;
 		ANALYZE spells`)
 	ok(t, err)
@@ -478,5 +480,12 @@ func TestSpellListAgentPageReadsAPage(t *testing.T) {
 	ok(t, json.Unmarshal([]byte(plan), &doc))
 	if strings.Contains(plan, `"Sort"`) || !strings.Contains(plan, "agent_id_id_idx") {
 		t.Fatalf("a page of an agent's spells sorts them all or reads other agents' spells: %s", plan)
+	}
+	// No agent is in meal: the current spells' own index, not a walk of
+	// every spell in id order.
+	plan, _ = explainPlan(t, d, dbsqlc.SpellListAll, nil, nil, nil, "meal", true, int64(0), int32(100))
+	// (Partitions name their copy of spells_current_id_idx spells_pYYYYMM_id_idx.)
+	if strings.Contains(plan, "spells_p202601_pkey") || strings.Contains(plan, "spells_p202602_pkey") || !strings.Contains(plan, `spells_p202602_id_idx"`) {
+		t.Fatalf("current spells in meal: %s", plan)
 	}
 }
