@@ -97,3 +97,13 @@ func (p *Pruner) Prune(ctx context.Context, now time.Time) (int64, error) {
 	})
 	return n, err
 }
+
+// Cut reports whether a prune at now would cut anything, without
+// deleting: EventPruneCut alone, for the load program's figure.
+func (p *Pruner) Cut(ctx context.Context, now time.Time) (bool, error) {
+	_, err := p.db.q.EventPruneCut(ctx, p.db.pool, now.Add(-p.Retention))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -57,6 +57,8 @@ func TestReportRoleReadsReportOnly(t *testing.T) {
 	ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM report.current_presence`).Scan(&n))
 	ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM report.spells`).Scan(&n))
 	ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM report.status_time(now() - interval '1 day', now(), 'UTC')`).Scan(&n))
+	ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM report.daily_status`).Scan(&n))
+	ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM report.daily_status_days`).Scan(&n))
 	_, err = tx.Exec(ctx, `SAVEPOINT s; SELECT * FROM agents`)
 	if err == nil {
 		t.Fatal("presence_reporting can read the base tables")

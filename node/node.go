@@ -29,7 +29,11 @@ type Config struct {
 	// StatementMode is db.DB.StatementMode ("": chosen from the URLs).
 	StatementMode  string
 	EventRetention time.Duration // 0: 7 days
-	Logger         *slog.Logger  // nil: slog.Default()
+	// SpellRetention drops spell months older than it, each exported to
+	// SpellArchiveDir first (0: keep everything). See db.HistoryKeeper.
+	SpellRetention  time.Duration
+	SpellArchiveDir string
+	Logger          *slog.Logger // nil: slog.Default()
 	// MaxConns overrides the pool size (0: pgx's default).
 	MaxConns int32
 	// SkipMigrations leaves the schema alone (another node migrates).
@@ -57,6 +61,7 @@ type Node struct {
 	DB       *db.DB
 	Listener *db.Listener
 	Pruner   *db.Pruner
+	History  *db.HistoryKeeper
 	Sweeper  *db.Sweeper
 	Broker   *presencesse.Broker
 	HTTP     *presencehttp.Server
@@ -146,6 +151,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.Pruner = db.NewPruner(n.DB, n.Config.EventRetention)
 	n.Pruner.OnPrune = n.Metrics.ObservePrune
 	n.Pruner.Open()
+	n.History = db.NewHistoryKeeper(n.DB, n.Config.SpellRetention, n.Config.SpellArchiveDir)
+	n.History.Open()
 	n.Sweeper = db.NewSweeper(n.DB)
 	n.Sweeper.OnSweep = n.Metrics.ObserveSweep
 	n.Sweeper.Open()
@@ -224,6 +231,9 @@ func (n *Node) Close() error {
 	}
 	if n.Sweeper != nil {
 		n.Sweeper.Close()
+	}
+	if n.History != nil {
+		n.History.Close()
 	}
 	if n.Listener != nil {
 		errs = append(errs, n.Listener.Close())

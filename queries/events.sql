@@ -43,9 +43,11 @@ ORDER BY r.xid, r.id;
 
 -- name: EventHead :one
 -- The newest final position; no row when the log is empty.
+-- Ordered by the columns, not by the output alias xid (xid::text::bigint),
+-- which no index has: that was a sort of the whole log.
 SELECT epoch, xid::text::bigint AS xid, id FROM events
-WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid DESC, id DESC
+WHERE events.xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.xid DESC, events.id DESC
 LIMIT 1;
 
 -- name: EventPrunedThrough :one
@@ -100,9 +102,17 @@ WHERE (excluded.xid, excluded.id) < (event_fences.xid, event_fences.id);
 -- The newest final position of an event older than the cutoff: the log is
 -- cut in position order, so a reader is either before the cut (reset) or
 -- after it (complete).
-SELECT xid::text::bigint AS xid, id FROM events
-WHERE at < sqlc.arg(cutoff) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid DESC, id DESC
+-- The events older than the cutoff come first, by events_at_idx (those
+-- since the last round: a minute's worth), then the newest of them by
+-- position, sorted by the columns (not the output alias). As one query the
+-- planner walked the primary key backwards from the head, through every
+-- event kept (7 days of them), when it misjudged how the cutoff falls.
+WITH old AS MATERIALIZED (
+    SELECT e.xid, e.id FROM events e WHERE e.at < sqlc.arg(cutoff)
+)
+SELECT old.xid::text::bigint AS xid, old.id FROM old
+WHERE old.xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY old.xid DESC, old.id DESC
 LIMIT 1;
 
 -- name: EventPrune :execrows

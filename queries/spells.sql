@@ -19,14 +19,34 @@ FROM spells JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.id = $1;
 
 -- name: SpellList :many
--- Spells overlapping the window [from, to); every filter is optional.
+-- Spells overlapping the window [from, to); every filter is optional. The
+-- window is spells_window (migrations/00013): it reads the window's months
+-- only, and no window is the whole of history. Run planned per run
+-- (db.spellList), so that the unset filters fold away.
 SELECT sqlc.embed(spells), statuses.system_presence, statuses.is_away
-FROM spells JOIN statuses ON statuses.id = spells.status_id
+FROM spells_window(coalesce(sqlc.narg(from_at)::timestamptz, '-infinity'),
+                   coalesce(sqlc.narg(to_at)::timestamptz, 'infinity')) AS spells
+JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.deleted_at IS NULL
   AND (sqlc.narg(agent_id)::text IS NULL OR spells.agent_id = sqlc.narg(agent_id))
   AND (sqlc.narg(status_id)::text IS NULL OR spells.status_id = sqlc.narg(status_id))
-  AND (sqlc.narg(from_at)::timestamptz IS NULL OR spells.ended_at IS NULL OR spells.ended_at > sqlc.narg(from_at))
-  AND (sqlc.narg(to_at)::timestamptz IS NULL OR spells.started_at < sqlc.narg(to_at))
+  AND (NOT sqlc.arg(current_only)::boolean OR spells.ended_at IS NULL)
+  AND spells.id > sqlc.arg(after_id)::bigint
+ORDER BY spells.id
+LIMIT sqlc.arg(max_rows);
+
+-- name: SpellListAll :many
+-- SpellList without a window: the table itself, so that an agent's page is
+-- a merge of the partitions' spells_agent_id_idx in id order that stops at
+-- the limit (through spells_window's UNION ALL the planner sorted all of
+-- the agent's spells). Same columns and arguments as SpellList.
+SELECT sqlc.embed(spells), statuses.system_presence, statuses.is_away
+FROM spells
+JOIN statuses ON statuses.id = spells.status_id
+WHERE spells.deleted_at IS NULL
+  AND sqlc.narg(from_at)::timestamptz IS NULL AND sqlc.narg(to_at)::timestamptz IS NULL
+  AND (sqlc.narg(agent_id)::text IS NULL OR spells.agent_id = sqlc.narg(agent_id))
+  AND (sqlc.narg(status_id)::text IS NULL OR spells.status_id = sqlc.narg(status_id))
   AND (NOT sqlc.arg(current_only)::boolean OR spells.ended_at IS NULL)
   AND spells.id > sqlc.arg(after_id)::bigint
 ORDER BY spells.id

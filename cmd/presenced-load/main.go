@@ -5,7 +5,7 @@
 // in "node" mode) so that a node's memory is its own.
 //
 //	go run ./cmd/presenced-load                      # every scenario
-//	go run ./cmd/presenced-load -scenario presence   # one of: presence, notify, bulk, events, fanout, idle, work
+//	go run ./cmd/presenced-load -scenario presence   # one of: presence, notify, bulk, events, fanout, idle, work, history
 //
 // -cpuprofile DIR writes a CPU profile of this process (the load clients)
 // to DIR/load.pprof and of every node to DIR/node-<pid>.pprof.
@@ -34,6 +34,8 @@ type options struct {
 	cpuprofile  string // a directory
 	subscribers int    // events scenario; 0: its default of 100
 	burst       bool   // events and fanout: writers send together, in bursts
+	// history scenario: the two sizes of seeded history, in days.
+	historySmall, historyDays int
 }
 
 func main() {
@@ -41,7 +43,7 @@ func main() {
 		os.Exit(runNode(os.Args[2:]))
 	}
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "all", "presence, notify, bulk, events, fanout, idle, work or all")
+	flag.StringVar(&o.scenario, "scenario", "all", "presence, notify, bulk, events, fanout, idle, work, history or all")
 	flag.StringVar(&o.databaseURL, "database-url", "", "use this database (its contents are replaced) instead of a private PostgreSQL")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each timed run lasts")
 	flag.IntVar(&o.agents, "agents", 10_000, "agents to seed")
@@ -49,6 +51,8 @@ func main() {
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the load program and of every node to this directory")
 	flag.IntVar(&o.subscribers, "subscribers", 100, "subscribers of the events scenario (1 shows the latency without the fan-out's CPU load)")
 	flag.BoolVar(&o.burst, "burst", false, "events and fanout: start the 16 writers together, so that they send in bursts of 16, as the load program did before")
+	flag.IntVar(&o.historySmall, "history-small", 1, "history: days of spell history at the first size")
+	flag.IntVar(&o.historyDays, "history-days", 7, "history: days of spell history at the second size (600k spells a day for 10,000 agents; 7 is what seeds within 10 minutes on the 2-core development machine, see docs/performance.md)")
 	flag.Parse()
 	if o.cpuprofile != "" {
 		stop, err := startCPUProfile(filepath.Join(o.cpuprofile, "load.pprof"))
@@ -99,8 +103,9 @@ func run(ctx context.Context, o options) error {
 		"fanout":   scenarioFanout,
 		"idle":     scenarioIdle,
 		"work":     scenarioWork,
+		"history":  scenarioHistory,
 	}
-	order := []string{"presence", "notify", "bulk", "events", "fanout", "idle", "work"}
+	order := []string{"presence", "notify", "bulk", "events", "fanout", "idle", "work", "history"}
 	if o.scenario != "all" {
 		if all[o.scenario] == nil {
 			return fmt.Errorf("unknown scenario %q (want %s or all)", o.scenario, strings.Join(order, ", "))

@@ -23,6 +23,10 @@ type Config struct {
 	LogFormat         string
 	LogLevel          string
 	EventRetention    time.Duration
+	// Spell history retention (0 keeps everything) and where the dropped
+	// months are exported to.
+	SpellRetention  time.Duration
+	SpellArchiveDir string
 
 	HeartbeatInterval   time.Duration
 	MaxMissedHeartbeats int

@@ -18,6 +18,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ef.String(&cfg.Addr, "addr", "PRESENCED_ADDR", "127.0.0.1:8080", "address to listen on")
 	ef.Duration(&cfg.EventRetention, "event-retention", "PRESENCED_EVENT_RETENTION", 7*24*time.Hour,
 		"how long the event log keeps events for resuming streams")
+	ef.Duration(&cfg.SpellRetention, "spell-retention", "PRESENCED_SPELL_RETENTION", 0,
+		"drop the spells of months that ended longer ago than this, each exported to -spell-archive-dir first (0: keep everything)")
+	ef.String(&cfg.SpellArchiveDir, "spell-archive-dir", "PRESENCED_SPELL_ARCHIVE_DIR", "",
+		"directory for spells-YYYY-MM.csv, the export of each month dropped by -spell-retention")
 	ef.Duration(&cfg.HeartbeatInterval, "heartbeat-interval", "PRESENCED_HEARTBEAT_INTERVAL", presence.DefaultHeartbeatInterval,
 		"how often clients must send a session heartbeat")
 	ef.Int(&cfg.MaxMissedHeartbeats, "max-missed-heartbeats", "PRESENCED_MAX_MISSED_HEARTBEATS", presence.DefaultMaxMissedHeartbeats,
@@ -38,6 +42,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usageError{fmt.Sprintf("--statement-mode %q: want prepare, describe, exec or simple", cfg.StatementMode)}
 	}
+	if cfg.SpellRetention > 0 && cfg.SpellArchiveDir == "" {
+		return usageError{"-spell-retention needs -spell-archive-dir: a month is exported there before it is dropped"}
+	}
 	if err := (presence.HeartbeatPolicy{Interval: cfg.HeartbeatInterval, MaxMissed: cfg.MaxMissedHeartbeats}).Validate(); err != nil {
 		return usageError{presence.ErrorMessage(err)}
 	}
@@ -51,6 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL,
 		ListenDatabaseURL: cfg.ListenDatabaseURL, StatementMode: cfg.StatementMode, EventRetention: cfg.EventRetention, Logger: log,
+		SpellRetention: cfg.SpellRetention, SpellArchiveDir: cfg.SpellArchiveDir,
 		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats,
 		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {

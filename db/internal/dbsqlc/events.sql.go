@@ -122,8 +122,8 @@ func (q *Queries) EventFirstMissing(ctx context.Context, db DBTX, arg EventFirst
 
 const EventHead = `-- name: EventHead :one
 SELECT epoch, xid::text::bigint AS xid, id FROM events
-WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid DESC, id DESC
+WHERE events.xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.xid DESC, events.id DESC
 LIMIT 1
 `
 
@@ -134,6 +134,8 @@ type EventHeadRow struct {
 }
 
 // The newest final position; no row when the log is empty.
+// Ordered by the columns, not by the output alias xid (xid::text::bigint),
+// which no index has: that was a sort of the whole log.
 func (q *Queries) EventHead(ctx context.Context, db DBTX) (EventHeadRow, error) {
 	row := db.QueryRow(ctx, EventHead)
 	var i EventHeadRow
@@ -329,9 +331,12 @@ func (q *Queries) EventPrune(ctx context.Context, db DBTX, arg EventPruneParams)
 }
 
 const EventPruneCut = `-- name: EventPruneCut :one
-SELECT xid::text::bigint AS xid, id FROM events
-WHERE at < $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid DESC, id DESC
+WITH old AS MATERIALIZED (
+    SELECT e.xid, e.id FROM events e WHERE e.at < $1
+)
+SELECT old.xid::text::bigint AS xid, old.id FROM old
+WHERE old.xid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY old.xid DESC, old.id DESC
 LIMIT 1
 `
 
@@ -343,6 +348,11 @@ type EventPruneCutRow struct {
 // The newest final position of an event older than the cutoff: the log is
 // cut in position order, so a reader is either before the cut (reset) or
 // after it (complete).
+// The events older than the cutoff come first, by events_at_idx (those
+// since the last round: a minute's worth), then the newest of them by
+// position, sorted by the columns (not the output alias). As one query the
+// planner walked the primary key backwards from the head, through every
+// event kept (7 days of them), when it misjudged how the cutoff falls.
 func (q *Queries) EventPruneCut(ctx context.Context, db DBTX, cutoff time.Time) (EventPruneCutRow, error) {
 	row := db.QueryRow(ctx, EventPruneCut, cutoff)
 	var i EventPruneCutRow

@@ -144,6 +144,25 @@ type ReportCurrentPresence struct {
 	Since          *time.Time
 }
 
+type ReportDailyStatus struct {
+	Day            pgtype.Date
+	AgentID        string
+	StatusID       string
+	StatusLabel    string
+	SystemPresence string
+	IsAway         bool
+	Seconds        pgtype.Numeric
+	Spells         int32
+	AtCapacityMs   int64
+	IdleMs         int64
+}
+
+type ReportDailyStatusDay struct {
+	Day      pgtype.Date
+	RolledAt time.Time
+	Stale    interface{}
+}
+
 type ReportQueueMembership struct {
 	ID         int64
 	AgentID    string
@@ -234,6 +253,58 @@ type Spell struct {
 	DeletedAt                   *time.Time
 	ConfiguredCapacity          int32
 	ConfiguredInterruptCapacity int32
+}
+
+type SpellRollup struct {
+	Day          pgtype.Date
+	AgentID      string
+	StatusID     string
+	Seconds      pgtype.Numeric
+	Spells       int32
+	AtCapacityMs int64
+	IdleMs       int64
+}
+
+type SpellRollupDay struct {
+	Day      pgtype.Date
+	RolledAt time.Time
+}
+
+type SpellRollupDirty struct {
+	Day pgtype.Date
+}
+
+type SpellsDefault struct {
+	ID                          int64
+	AgentID                     string
+	StatusID                    string
+	Source                      string
+	ReasonCode                  *string
+	Message                     *string
+	StartedAt                   time.Time
+	EndedAt                     *time.Time
+	Duration                    *time.Duration
+	IsCurrent                   bool
+	AtCapacityMs                int64
+	IdleMs                      int64
+	AverageCapacity             float64
+	UpdatedAt                   time.Time
+	DeletedAt                   *time.Time
+	ConfiguredCapacity          int32
+	ConfiguredInterruptCapacity int32
+}
+
+type SpellsLong struct {
+	ID        int64
+	AgentID   string
+	StartedAt time.Time
+	EndedAt   time.Time
+}
+
+type SpellsSavedDef struct {
+	Kind *string
+	Name *string
+	Def  *string
 }
 
 type Status struct {

@@ -139,12 +139,12 @@ func (q *Queries) SpellGetCurrent(ctx context.Context, db DBTX, agentID string) 
 
 const SpellList = `-- name: SpellList :many
 SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
-FROM spells JOIN statuses ON statuses.id = spells.status_id
+FROM spells_window(coalesce($1::timestamptz, '-infinity'),
+                   coalesce($2::timestamptz, 'infinity')) AS spells
+JOIN statuses ON statuses.id = spells.status_id
 WHERE spells.deleted_at IS NULL
-  AND ($1::text IS NULL OR spells.agent_id = $1)
-  AND ($2::text IS NULL OR spells.status_id = $2)
-  AND ($3::timestamptz IS NULL OR spells.ended_at IS NULL OR spells.ended_at > $3)
-  AND ($4::timestamptz IS NULL OR spells.started_at < $4)
+  AND ($3::text IS NULL OR spells.agent_id = $3)
+  AND ($4::text IS NULL OR spells.status_id = $4)
   AND (NOT $5::boolean OR spells.ended_at IS NULL)
   AND spells.id > $6::bigint
 ORDER BY spells.id
@@ -152,10 +152,10 @@ LIMIT $7
 `
 
 type SpellListParams struct {
-	AgentID     *string
-	StatusID    *string
 	FromAt      *time.Time
 	ToAt        *time.Time
+	AgentID     *string
+	StatusID    *string
 	CurrentOnly bool
 	AfterID     int64
 	MaxRows     int32
@@ -167,13 +167,16 @@ type SpellListRow struct {
 	IsAway         bool
 }
 
-// Spells overlapping the window [from, to); every filter is optional.
+// Spells overlapping the window [from, to); every filter is optional. The
+// window is spells_window (migrations/00013): it reads the window's months
+// only, and no window is the whole of history. Run planned per run
+// (db.spellList), so that the unset filters fold away.
 func (q *Queries) SpellList(ctx context.Context, db DBTX, arg SpellListParams) ([]SpellListRow, error) {
 	rows, err := db.Query(ctx, SpellList,
-		arg.AgentID,
-		arg.StatusID,
 		arg.FromAt,
 		arg.ToAt,
+		arg.AgentID,
+		arg.StatusID,
 		arg.CurrentOnly,
 		arg.AfterID,
 		arg.MaxRows,
@@ -185,6 +188,88 @@ func (q *Queries) SpellList(ctx context.Context, db DBTX, arg SpellListParams) (
 	items := []SpellListRow{}
 	for rows.Next() {
 		var i SpellListRow
+		if err := rows.Scan(
+			&i.Spell.ID,
+			&i.Spell.AgentID,
+			&i.Spell.StatusID,
+			&i.Spell.Source,
+			&i.Spell.ReasonCode,
+			&i.Spell.Message,
+			&i.Spell.StartedAt,
+			&i.Spell.EndedAt,
+			&i.Spell.Duration,
+			&i.Spell.IsCurrent,
+			&i.Spell.AtCapacityMs,
+			&i.Spell.IdleMs,
+			&i.Spell.AverageCapacity,
+			&i.Spell.UpdatedAt,
+			&i.Spell.DeletedAt,
+			&i.Spell.ConfiguredCapacity,
+			&i.Spell.ConfiguredInterruptCapacity,
+			&i.SystemPresence,
+			&i.IsAway,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const SpellListAll = `-- name: SpellListAll :many
+SELECT spells.id, spells.agent_id, spells.status_id, spells.source, spells.reason_code, spells.message, spells.started_at, spells.ended_at, spells.duration, spells.is_current, spells.at_capacity_ms, spells.idle_ms, spells.average_capacity, spells.updated_at, spells.deleted_at, spells.configured_capacity, spells.configured_interrupt_capacity, statuses.system_presence, statuses.is_away
+FROM spells
+JOIN statuses ON statuses.id = spells.status_id
+WHERE spells.deleted_at IS NULL
+  AND $1::timestamptz IS NULL AND $2::timestamptz IS NULL
+  AND ($3::text IS NULL OR spells.agent_id = $3)
+  AND ($4::text IS NULL OR spells.status_id = $4)
+  AND (NOT $5::boolean OR spells.ended_at IS NULL)
+  AND spells.id > $6::bigint
+ORDER BY spells.id
+LIMIT $7
+`
+
+type SpellListAllParams struct {
+	FromAt      *time.Time
+	ToAt        *time.Time
+	AgentID     *string
+	StatusID    *string
+	CurrentOnly bool
+	AfterID     int64
+	MaxRows     int32
+}
+
+type SpellListAllRow struct {
+	Spell          Spell
+	SystemPresence string
+	IsAway         bool
+}
+
+// SpellList without a window: the table itself, so that an agent's page is
+// a merge of the partitions' spells_agent_id_idx in id order that stops at
+// the limit (through spells_window's UNION ALL the planner sorted all of
+// the agent's spells). Same columns and arguments as SpellList.
+func (q *Queries) SpellListAll(ctx context.Context, db DBTX, arg SpellListAllParams) ([]SpellListAllRow, error) {
+	rows, err := db.Query(ctx, SpellListAll,
+		arg.FromAt,
+		arg.ToAt,
+		arg.AgentID,
+		arg.StatusID,
+		arg.CurrentOnly,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SpellListAllRow{}
+	for rows.Next() {
+		var i SpellListAllRow
 		if err := rows.Scan(
 			&i.Spell.ID,
 			&i.Spell.AgentID,
