@@ -198,8 +198,8 @@ func runNode(args []string) int {
 	// No rate limit: the load is the point.
 	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: *url, SkipMigrations: true, AdminToken: loadToken,
 		PresenceBatch: *batch,
-		Security: presencehttp.Security{MaxStreamsPerToken: 1_000_000},
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Security:      presencehttp.Security{MaxStreamsPerToken: 1_000_000},
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err := n.Open(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		return 1
