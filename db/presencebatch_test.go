@@ -350,3 +350,46 @@ func TestGroupCommitUnknownOutcome(t *testing.T) {
 		t.Errorf("current spells: %v", spells)
 	}
 }
+
+// BenchmarkPresenceChange is the CPU one presence change costs this
+// process and PostgreSQL, one transaction per change against group commit
+// in batches of 16 (what 16 busy clients make); the metrics are per
+// change. On a busy machine the CPU times, not the wall time, are the
+// figures to compare.
+func BenchmarkPresenceChange(b *testing.B) {
+	d := dbtest.MustOpenDB(b)
+	if _, err := d.Pool().Exec(ctx, `
+		INSERT INTO agents (id, name) SELECT 'a' || lpad(i::text, 5, '0'), 'x' FROM generate_series(0, 9999) i;
+		INSERT INTO spells (agent_id, status_id, source, started_at) SELECT id, 'available', 'manual', now() FROM agents;
+		ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 16} {
+		b.Run(fmt.Sprintf("Batch%d", n), func(b *testing.B) {
+			agents, changes := make([]string, n), make([]presence.PresenceChange, n)
+			flip := false
+			i := 0
+			defer reportCPUPer(b, d.Pool(), n)()
+			for b.Loop() {
+				status := "busy"
+				if flip {
+					status = "available"
+				}
+				for j := range n {
+					agents[j] = fmt.Sprintf("a%05d", (i*n+j)%10_000)
+					changes[j] = presence.PresenceChange{Status: status}
+				}
+				i++
+				if i*n%10_000 < n {
+					flip = !flip
+				}
+				_, errs := d.RunPresenceBatch(agents, changes)
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

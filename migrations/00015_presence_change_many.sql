@@ -38,10 +38,13 @@ CREATE FUNCTION presence_change_many(p_agents text[], p_statuses text[], p_sourc
 RETURNS TABLE (ord integer, error_code text, record jsonb)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_deleted_at timestamptz;
-    v_xid        xid8;
+    v_live     text[]; -- the agents that exist and are not deleted
+    v_statuses text[]; -- the statuses that do
+    v_xid      xid8;
 BEGIN
-    PERFORM 1 FROM agents a WHERE a.id = ANY (p_agents) ORDER BY a.id FOR UPDATE;
+    -- ORDER BY sorts, then FOR UPDATE locks the rows in that order.
+    SELECT coalesce(array_agg(a.id) FILTER (WHERE a.deleted_at IS NULL), '{}') INTO v_live
+    FROM (SELECT a.id, a.deleted_at FROM agents a WHERE a.id = ANY (p_agents) ORDER BY a.id FOR UPDATE) a;
     -- The locks made this transaction's xid, maybe before it waited for
     -- one of them. A transaction that held that lock and got its xid
     -- later has committed events of the agent at a higher position than
@@ -57,14 +60,17 @@ BEGIN
         RAISE EXCEPTION 'a change of one of these agents committed at a later log position'
             USING ERRCODE = '40001', HINT = 'Apply the changes one at a time.';
     END IF;
+    -- The checks in bulk; presence_change checks again (a status deleted
+    -- since then fails the statement: the caller applies the items alone).
+    SELECT coalesce(array_agg(st.id), '{}') INTO v_statuses
+    FROM statuses st WHERE st.id = ANY (p_statuses) AND st.deleted_at IS NULL;
     FOR i IN 1 .. coalesce(array_length(p_agents, 1), 0) LOOP
         ord := i;
         error_code := NULL;
         record := NULL;
-        SELECT a.deleted_at INTO v_deleted_at FROM agents a WHERE a.id = p_agents[i];
-        IF NOT FOUND OR v_deleted_at IS NOT NULL THEN
+        IF NOT p_agents[i] = ANY (v_live) THEN
             error_code := 'PA404';
-        ELSIF NOT EXISTS (SELECT 1 FROM statuses st WHERE st.id = p_statuses[i] AND st.deleted_at IS NULL) THEN
+        ELSIF NOT p_statuses[i] = ANY (v_statuses) THEN
             error_code := 'PA422';
         ELSE
             PERFORM 1 FROM presence_change(p_agents[i], p_statuses[i], p_sources[i],
