@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,15 @@ import (
 // carries unless DB.PresenceBatch says otherwise.
 const DefaultPresenceBatch = 256
 
+// presenceBatchesInFlight is how many batches may be in flight at once:
+// one per core, at least two. A batch runs in one backend, on one core;
+// with one batch at a time the database could not use the other cores for
+// presence changes, and on a busy machine the one backend got one share
+// of the CPU where sixteen single-change transactions had had sixteen.
+// Batches of the same agents wait for each other's locks as single
+// changes do.
+func presenceBatchesInFlight() int { return max(2, runtime.NumCPU()) }
+
 // presenceBatchTimeout bounds one batch: it carries other callers'
 // changes, so it does not end when one of them goes away.
 const presenceBatchTimeout = 30 * time.Second
@@ -32,9 +42,9 @@ const presenceBatchTimeout = 30 * time.Second
 // into one statement, presence_change_many (migrations/00015): one
 // transaction, one commit, one NOTIFY for all of them.
 //
-// One goroutine runs the batches, one at a time. While a batch is in
-// flight, the changes that arrive wait, and the next batch is all of them
-// (up to max). Under low load a batch is one change, which goes as it did
+// A few goroutines run the batches (presenceBatchesInFlight), each one
+// batch at a time. While the batches are in flight, the changes that
+// arrive wait, and the next batch is all of them (up to max). Under low load a batch is one change, which goes as it did
 // before group commit (one presence_change statement), so latency does not
 // rise by more than the hand-off to the goroutine.
 //
@@ -72,8 +82,10 @@ func newPresenceBatcher(db *DB, max int) *presenceBatcher {
 }
 
 func (b *presenceBatcher) open() {
-	b.wg.Add(1)
-	go b.loop()
+	for range presenceBatchesInFlight() {
+		b.wg.Add(1)
+		go b.loop()
+	}
 }
 
 // close stops taking changes and waits for the batch in flight.

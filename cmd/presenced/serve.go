@@ -8,6 +8,7 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/node"
 )
 
@@ -21,6 +22,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"how often clients must send a session heartbeat")
 	ef.Int(&cfg.MaxMissedHeartbeats, "max-missed-heartbeats", "PRESENCED_MAX_MISSED_HEARTBEATS", presence.DefaultMaxMissedHeartbeats,
 		"heartbeats a session may miss before it counts as disconnected (at least 1)")
+	ef.Int(&cfg.PresenceBatch, "presence-batch", "PRESENCED_PRESENCE_BATCH", db.DefaultPresenceBatch,
+		"most presence changes group commit puts in one transaction; 1 turns it off (docs/groupcommit.md)")
 	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -31,6 +34,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := (presence.HeartbeatPolicy{Interval: cfg.HeartbeatInterval, MaxMissed: cfg.MaxMissedHeartbeats}).Validate(); err != nil {
 		return usageError{presence.ErrorMessage(err)}
 	}
+	if cfg.PresenceBatch < 1 {
+		return usageError{fmt.Sprintf("--presence-batch %d: want 1 (group commit off) or more", cfg.PresenceBatch)}
+	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
 		return err
@@ -40,7 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL, EventRetention: cfg.EventRetention, Logger: log,
-		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats,
+		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats, PresenceBatch: cfg.PresenceBatch,
 		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {
 		return errors.Join(err, database.Close())
