@@ -62,6 +62,7 @@ type presenceBatcher struct {
 	max  int
 	reqs chan *presenceRequest // unbuffered: a request waits in its sender until taken
 	quit chan struct{}
+	stop sync.Once
 	wg   sync.WaitGroup
 }
 
@@ -88,9 +89,10 @@ func (b *presenceBatcher) open() {
 	}
 }
 
-// close stops taking changes and waits for the batch in flight.
+// close stops taking changes and waits for the batches in flight. A
+// second call waits too.
 func (b *presenceBatcher) close() {
-	close(b.quit)
+	b.stop.Do(func() { close(b.quit) })
 	b.wg.Wait()
 }
 
