@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,13 +72,30 @@ func (e *env) cpu(pids ...int) cpuSample {
 	return s
 }
 
-// since is the CPU used between an earlier sample and s. A process that
-// started in between counts whole; one that ended in between is missed
-// (the pools keep their connections, so few do).
-func (s cpuSample) since(earlier cpuSample) time.Duration {
-	var sum time.Duration
+// cpuUse is CPU time used by PostgreSQL, by the nodes and by this
+// process (the load clients).
+type cpuUse struct{ pg, nodes, load time.Duration }
+
+func (u cpuUse) total() time.Duration { return u.pg + u.nodes + u.load }
+
+func (u *cpuUse) add(v cpuUse) { u.pg += v.pg; u.nodes += v.nodes; u.load += v.load }
+
+// since is the CPU used between an earlier sample and s, nodes being
+// the given pids. A process that started in between counts whole; one
+// that ended in between is missed (the pools keep their connections, so
+// few do).
+func (s cpuSample) since(earlier cpuSample, nodes ...int) cpuUse {
+	var u cpuUse
 	for pid, c := range s {
-		sum += c - earlier[pid]
+		d := c - earlier[pid]
+		switch {
+		case pid == 0:
+			u.load += d
+		case slices.Contains(nodes, pid):
+			u.nodes += d
+		default:
+			u.pg += d
+		}
 	}
-	return sum
+	return u
 }

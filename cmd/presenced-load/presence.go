@@ -148,7 +148,7 @@ func scenarioPresence(ctx context.Context, e *env, o options) error {
 		pids    []int // the node serving it, for its CPU
 		runs    []float64
 		lat     latencies
-		cpu     time.Duration
+		cpu     cpuUse
 		changes float64
 	}{{do: direct(e.db)}, {do: viaHTTP(perTx.url, perTxClient), pids: []int{perTx.cmd.Process.Pid}},
 		{do: viaHTTP(grouped.url, groupedClient), pids: []int{grouped.cmd.Process.Pid}}}
@@ -161,7 +161,7 @@ func scenarioPresence(ctx context.Context, e *env, o options) error {
 			if err != nil {
 				return err
 			}
-			w.cpu += e.cpu(w.pids...).since(cpu0)
+			w.cpu.add(e.cpu(w.pids...).since(cpu0, w.pids...))
 			w.changes += got * (o.duration / 2).Seconds()
 			w.runs = append(w.runs, got)
 		}
@@ -170,7 +170,10 @@ func scenarioPresence(ctx context.Context, e *env, o options) error {
 		if e.cluster == nil {
 			return "" // PostgreSQL's processes are not ours to see
 		}
-		return fmt.Sprintf("; CPU %.0f µs a change (PostgreSQL, node, load program)", float64(ways[i].cpu.Microseconds())/ways[i].changes)
+		w := &ways[i]
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / w.changes }
+		return fmt.Sprintf("; CPU a change %.0f µs = PostgreSQL %.0f + node %.0f + load clients %.0f",
+			per(w.cpu.total()), per(w.cpu.pg), per(w.cpu.nodes), per(w.cpu.load))
 	}
 	mean := func(xs []float64) float64 { return (xs[0] + xs[1]) / 2 }
 	ceiling, httpTx, httpGC := mean(ways[0].runs), mean(ways[1].runs), mean(ways[2].runs)
