@@ -44,9 +44,10 @@ const presenceBatchTimeout = 30 * time.Second
 //
 // A few goroutines run the batches (presenceBatchesInFlight), each one
 // batch at a time. While the batches are in flight, the changes that
-// arrive wait, and the next batch is all of them (up to max). Under low load a batch is one change, which goes as it did
-// before group commit (one presence_change statement), so latency does not
-// rise by more than the hand-off to the goroutine.
+// arrive wait, and the next batch is all of them (up to max). Under low
+// load a batch is one change, which goes as it did before group commit
+// (one presence_change statement), so latency does not rise by more than
+// the hand-off to the goroutine.
 //
 // Each item has its own answer: the record it left, or its own error for
 // an unknown agent or status while its neighbours are applied. If the
