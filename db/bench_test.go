@@ -72,7 +72,11 @@ func BenchmarkFindPresences10k(b *testing.B) {
 // reportCPU starts counting the CPU time of this process and of pool's
 // backends; the returned function reports both per op. Linux only (it
 // reads /proc); elsewhere it reports nothing.
-func reportCPU(b *testing.B, pool *pgxpool.Pool) func() {
+func reportCPU(b *testing.B, pool *pgxpool.Pool) func() { return reportCPUPer(b, pool, 1) }
+
+// reportCPUPer is reportCPU for ops that each do per things: it reports
+// the CPU per thing.
+func reportCPUPer(b *testing.B, pool *pgxpool.Pool, per int) func() {
 	pids := func() []int {
 		rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
 		if err != nil {
@@ -126,7 +130,7 @@ func reportCPU(b *testing.B, pool *pgxpool.Pool) func() {
 	pg0, ok := backends(ps)
 	go0 := self()
 	return func() {
-		n := float64(b.N)
+		n := float64(b.N * per)
 		b.ReportMetric(float64(self()-go0)/n/1e6, "go-cpu-ms/op")
 		if pg1, ok1 := backends(ps); ok && ok1 {
 			b.ReportMetric(float64(pg1-pg0)/n/1e6, "pg-cpu-ms/op")

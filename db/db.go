@@ -5,6 +5,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,9 +43,16 @@ type DB struct {
 	// assumed), else the URL's default_query_exec_mode or StatementPrepare.
 	StatementMode string
 
+	// PresenceBatch is the most presence changes that group commit puts
+	// in one transaction (db/presencebatch.go). Zero: DefaultPresenceBatch;
+	// 1 turns group commit off, so that every change is a transaction of
+	// its own.
+	PresenceBatch int
+
 	pool  *pgxpool.Pool
 	q     *dbsqlc.Queries
-	beats beatBatcher // heartbeats that arrive together share one UPDATE
+	beats beatBatcher      // heartbeats that arrive together share one UPDATE
+	batch *presenceBatcher // presence changes that arrive together share one commit; nil: off
 
 	outage outage // logs an outage once, not per failed request
 	// served remembers the events served lately, to find the ones a
@@ -107,6 +115,14 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("db: connect: %w", err)
 	}
+	switch {
+	case db.PresenceBatch < 0:
+		db.pool.Close()
+		return fmt.Errorf("db: PresenceBatch %d: want 0 (the default, %d) or more", db.PresenceBatch, DefaultPresenceBatch)
+	case db.PresenceBatch != 1:
+		db.batch = newPresenceBatcher(db, cmp.Or(db.PresenceBatch, DefaultPresenceBatch))
+		db.batch.open()
+	}
 	return nil
 }
 
@@ -147,8 +163,12 @@ func (db *DB) statementMode() (*pgx.QueryExecMode, error) {
 	return &mode, nil
 }
 
-// Close closes the pool.
+// Close stops group commit, waiting for the batch in flight, and closes
+// the pool.
 func (db *DB) Close() error {
+	if db.batch != nil {
+		db.batch.close()
+	}
 	if db.pool != nil {
 		db.pool.Close()
 	}

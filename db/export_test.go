@@ -1,5 +1,32 @@
 package db
 
+import (
+	"context"
+
+	presence "github.com/presenced/presenced"
+)
+
+// RunPresenceBatch runs changes as one batch of group commit, in the
+// order given (as if they arrived so), and returns each one's answer.
+func (db *DB) RunPresenceBatch(agents []string, changes []presence.PresenceChange) ([]*presence.Record, []error) {
+	b := newPresenceBatcher(db, len(agents))
+	batch := make([]*presenceRequest, len(agents))
+	for i := range agents {
+		ch := changes[i]
+		if ch.Source == "" {
+			ch.Source = presence.SourceManual
+		}
+		batch[i] = &presenceRequest{ctx: context.Background(), agent: agents[i], ch: ch, res: make(chan presenceResult, 1)}
+	}
+	b.run(batch)
+	recs, errs := make([]*presence.Record, len(agents)), make([]error, len(agents))
+	for i, r := range batch {
+		res := <-r.res
+		recs[i], errs[i] = res.rec, res.err
+	}
+	return recs, errs
+}
+
 // WindowStart exposes windowStart to the plan checks of history_test.go.
 var WindowStart = windowStart
 

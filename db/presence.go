@@ -31,10 +31,11 @@ func recordFromRow(r dbsqlc.PresenceRecord) *presence.Record {
 
 // SetPresence implements presence.PresenceService. ENOTFOUND for an
 // unknown or deleted agent, EINVALID for a bad change or an unknown status.
+// The answer is the record that the change left.
 //
-// It is one statement outside any explicit transaction (presence_change,
-// migrations/00008): one round trip that commits as it answers, and the
-// answer is the record that the change left.
+// With group commit on (the default) the change goes in the next batch
+// (db/presencebatch.go); else, and for an agent id that cannot exist, it
+// is applied at once.
 func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
 	if err := ch.Validate(); err != nil {
 		return nil, err
@@ -42,6 +43,16 @@ func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.Prese
 	if ch.Source == "" {
 		ch.Source = presence.SourceManual
 	}
+	if db.batch != nil && presence.ValidID(agentID) {
+		return db.batch.change(ctx, agentID, ch)
+	}
+	return db.setPresenceNow(ctx, agentID, ch)
+}
+
+// setPresenceNow applies a validated change in one statement outside any
+// explicit transaction (presence_change, migrations/00008): one round
+// trip that commits as it answers.
+func (db *DB) setPresenceNow(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
 	row, err := db.q.PresenceChange(ctx, db.pool, presenceChangeParams(agentID, ch))
 	if err != nil {
 		return nil, presenceChangeError(err, agentID, ch)
@@ -72,14 +83,23 @@ const (
 
 func presenceChangeError(err error, agentID string, ch presence.PresenceChange) error {
 	if pgErr := asPgError(err); pgErr != nil {
-		switch pgErr.Code {
-		case sqlstateAgentNotFound:
-			return agentNotFound(agentID)
-		case sqlstateUnknownStatus:
-			return unknownStatus(ch.Status)
+		if perr := presenceChangeErrorCode(pgErr.Code, agentID, ch); perr != nil {
+			return perr
 		}
 	}
 	return interpretError(err)
+}
+
+// presenceChangeErrorCode is the error for a SQLSTATE of presence_change
+// (or an item's error_code from presence_change_many), nil for another.
+func presenceChangeErrorCode(code, agentID string, ch presence.PresenceChange) error {
+	switch code {
+	case sqlstateAgentNotFound:
+		return agentNotFound(agentID)
+	case sqlstateUnknownStatus:
+		return unknownStatus(ch.Status)
+	}
+	return nil
 }
 
 // FindPresence implements presence.PresenceService.

@@ -816,12 +816,11 @@ func TestWorkMigrationRollsBackAndForth(t *testing.T) {
 	defer m.Close()
 	all, err := m.Status(ctx)
 	ok(t, err)
-	// Versions may have gaps (numbers are assigned per branch).
+	// Migration numbers are handed out ahead, so there may be gaps.
 	for i := len(all) - 1; i >= 0 && all[i].Source.Version >= 6; i-- {
-		want := all[i].Source.Version
 		r, err := m.Down(ctx)
 		ok(t, err)
-		if r.Source.Version != want {
+		if want := all[i].Source.Version; r.Source.Version != want {
 			t.Fatalf("rolled back %d, want %d", r.Source.Version, want)
 		}
 	}

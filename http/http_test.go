@@ -2,9 +2,11 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	presence "github.com/presenced/presenced"
@@ -131,6 +133,69 @@ func TestPresenceAPI(t *testing.T) {
 	s.mustError(400, "bad_request", "GET", "/v1/spells?from=today", "")
 	if up := s.must(200, "GET", "/v1/spells/updated?start=2000-01-01T00:00:00Z", ""); len(items(up)) != 2 {
 		t.Fatalf("spells updated: %v", up)
+	}
+}
+
+// Concurrent changes through HTTP go to the database in batches (group
+// commit, db/presencebatch.go): a bad change among them gets its own 4xx
+// while the others answer 200 with the record each left.
+func TestPresenceAPIConcurrent(t *testing.T) {
+	t.Parallel()
+	s := mustOpenServer(t)
+	for _, id := range []string{"a1", "a2", "a3"} {
+		s.must(201, "POST", "/v1/agents", `{"id": "`+id+`"}`)
+	}
+	put := func(agent, body string) (int, map[string]any, error) {
+		req, _ := http.NewRequest("PUT", s.URL()+"/v1/agents/"+agent+"/presence", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		err = json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out, err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for c := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				msg := fmt.Sprintf("c%d-%d", c, i)
+				agent, status, wantCode, wantErr := []string{"a1", "a2", "a3"}[(c+i)%3], []string{"busy", "meal"}[i%2], 200, ""
+				switch (c + i) % 5 {
+				case 0:
+					agent, wantCode, wantErr = "ghost", 404, "agent_not_found"
+				case 1:
+					status, wantCode, wantErr = "lunch", 422, "unknown_status"
+				}
+				code, out, err := put(agent, `{"status": "`+status+`", "message": "`+msg+`"}`)
+				e, _ := out["error"].(map[string]any)
+				switch {
+				case err != nil:
+					errs <- err
+				case code != wantCode:
+					errs <- fmt.Errorf("%s %s: %d %v, want %d", agent, status, code, out, wantCode)
+				case wantErr != "" && (e == nil || e["code"] != wantErr):
+					errs <- fmt.Errorf("%s %s: %v, want %s", agent, status, out, wantErr)
+				case wantErr == "" && (out["agent_id"] != agent || out["message"] != msg):
+					errs <- fmt.Errorf("%s %s: record %v", agent, status, out)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if spells := s.must(200, "GET", "/v1/spells?agent="+id+"&current=true", ""); len(items(spells)) != 1 {
+			t.Errorf("%s: current spells %v", id, spells)
+		}
 	}
 }
 

@@ -36,6 +36,10 @@ type Config struct {
 	Logger          *slog.Logger // nil: slog.Default()
 	// MaxConns overrides the pool size (0: pgx's default).
 	MaxConns int32
+	// PresenceBatch is the most presence changes group commit puts in one
+	// transaction (0: db.DefaultPresenceBatch; 1: off, a transaction per
+	// change). See docs/groupcommit.md.
+	PresenceBatch int
 	// SkipMigrations leaves the schema alone (another node migrates).
 	SkipMigrations bool
 	// HeartbeatInterval and MaxMissedHeartbeats are the session heartbeat
@@ -91,6 +95,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.DB.MaxConns = n.Config.MaxConns
 	n.DB.ListenURL = n.Config.ListenDatabaseURL
 	n.DB.StatementMode = n.Config.StatementMode
+	n.DB.PresenceBatch = n.Config.PresenceBatch
 	n.DB.Heartbeats = presence.DefaultHeartbeatPolicy()
 	if n.Config.HeartbeatInterval != 0 {
 		n.DB.Heartbeats.Interval = n.Config.HeartbeatInterval

@@ -60,8 +60,10 @@ func openEnv(ctx context.Context, o options) (*env, error) {
 		return nil, err
 	}
 	// The same pool size as a node's (pgx's default), so that the direct
-	// ceiling and the HTTP figure differ by HTTP alone.
+	// ceiling and the HTTP figure differ by HTTP alone. Without group
+	// commit: the direct figures are of one transaction per change.
 	e.db = db.NewDB(e.url)
+	e.db.PresenceBatch = 1
 	if err := e.db.Open(ctx); err != nil {
 		return nil, err
 	}
@@ -121,13 +123,14 @@ type childNode struct {
 	cmd *exec.Cmd
 }
 
-// startNode runs a node in a child process and waits until it serves.
-func (e *env) startNode(ctx context.Context) (*childNode, error) {
+// startNode runs a node in a child process and waits until it serves;
+// args are more flags of runNode.
+func (e *env) startNode(ctx context.Context, args ...string) (*childNode, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "node", "--database-url", e.url)
+	cmd := exec.Command(self, append([]string{"node", "--database-url", e.url}, args...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -180,6 +183,7 @@ func (n *childNode) rssKB(collect bool) (int, error) {
 func runNode(args []string) int {
 	fs := flag.NewFlagSet("node", flag.ExitOnError)
 	url := fs.String("database-url", "", "database")
+	batch := fs.Int("presence-batch", 0, "most presence changes in one transaction (0: the default, 1: group commit off)")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -193,8 +197,9 @@ func runNode(args []string) int {
 	}
 	// No rate limit: the load is the point.
 	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: *url, SkipMigrations: true, AdminToken: loadToken,
-		Security: presencehttp.Security{MaxStreamsPerToken: 1_000_000},
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		PresenceBatch: *batch,
+		Security:      presencehttp.Security{MaxStreamsPerToken: 1_000_000},
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err := n.Open(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		return 1

@@ -30,6 +30,7 @@ type Config struct {
 
 	HeartbeatInterval   time.Duration
 	MaxMissedHeartbeats int
+	PresenceBatch       int        // most presence changes in one transaction; 1: group commit off
 	Auth                authConfig // security.go
 }
 

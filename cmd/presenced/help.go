@@ -15,7 +15,7 @@ var flagSections = []struct {
 	flags []string
 }{
 	{"Network", []string{"addr"}},
-	{"Database", []string{"database-url", "listen-database-url", "statement-mode", "data-dir", "event-retention"}},
+	{"Database", []string{"database-url", "listen-database-url", "statement-mode", "data-dir", "event-retention", "presence-batch"}},
 	{"Logging", []string{"log-format", "log-level"}},
 	{"Security", []string{"admin-token", "rate-limit", "cors-origin", "public-metrics", "max-streams-per-token", "max-stream-topics"}},
 	{"Tokens", []string{"scope", "agent", "name"}},

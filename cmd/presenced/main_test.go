@@ -47,6 +47,10 @@ func TestCommandLine(t *testing.T) {
 	if exitCode(err) != 2 {
 		t.Fatalf("bad migrate action: %v", err)
 	}
+	_, _, err = runCmd(t, ctx, "serve", "--presence-batch", "0", "--database-url", "postgres://x")
+	if exitCode(err) != 2 {
+		t.Fatalf("--presence-batch 0: %v", err)
+	}
 }
 
 func TestMigrateCommand(t *testing.T) {
@@ -111,7 +115,8 @@ func TestHelpGroupsFlagsWithTheirEnvironment(t *testing.T) {
 		t.Fatalf("help serve: %v", err)
 	}
 	for _, want := range []string{"Network:", "Database:", "Logging:", "Security:",
-		"--addr string", "$PRESENCED_ADDR, default 127.0.0.1:8080", "--log-format string", "$PRESENCED_LOG_FORMAT, default text"} {
+		"--addr string", "$PRESENCED_ADDR, default 127.0.0.1:8080", "--log-format string", "$PRESENCED_LOG_FORMAT, default text",
+		"--presence-batch int", "$PRESENCED_PRESENCE_BATCH, default 256"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("help serve lacks %q:\n%s", want, errOut)
 		}

@@ -30,6 +30,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"PostgreSQL URL straight to the primary for the event listener and migrations, when --database-url goes through a pooler in transaction mode (PgBouncer)")
 	ef.String(&cfg.StatementMode, "statement-mode", "PRESENCED_STATEMENT_MODE", "",
 		"how statements run: prepare (named prepared statements), describe, exec or simple (no named statements: for a pooler in transaction mode); empty: describe when --listen-database-url is set, else prepare")
+	ef.Int(&cfg.PresenceBatch, "presence-batch", "PRESENCED_PRESENCE_BATCH", db.DefaultPresenceBatch,
+		"most presence changes group commit puts in one transaction; 1 turns it off (docs/groupcommit.md)")
 	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -48,6 +50,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := (presence.HeartbeatPolicy{Interval: cfg.HeartbeatInterval, MaxMissed: cfg.MaxMissedHeartbeats}).Validate(); err != nil {
 		return usageError{presence.ErrorMessage(err)}
 	}
+	if cfg.PresenceBatch < 1 {
+		return usageError{fmt.Sprintf("--presence-batch %d: want 1 (group commit off) or more", cfg.PresenceBatch)}
+	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
 		return err
@@ -59,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	n := node.New(node.Config{Addr: cfg.Addr, DatabaseURL: database.URL,
 		ListenDatabaseURL: cfg.ListenDatabaseURL, StatementMode: cfg.StatementMode, EventRetention: cfg.EventRetention, Logger: log,
 		SpellRetention: cfg.SpellRetention, SpellArchiveDir: cfg.SpellArchiveDir,
-		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats,
+		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats, PresenceBatch: cfg.PresenceBatch,
 		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {
 		return errors.Join(err, database.Close())

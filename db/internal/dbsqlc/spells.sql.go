@@ -58,6 +58,60 @@ func (q *Queries) PresenceChange(ctx context.Context, db DBTX, arg PresenceChang
 	return i, err
 }
 
+const PresenceChangeMany = `-- name: PresenceChangeMany :many
+SELECT b.ord::integer AS ord, coalesce(b.error_code, '')::text AS error_code, b.record::jsonb AS record
+FROM presence_change_many($1::text[], $2::text[],
+                          $3::text[], $4::text[],
+                          $5::text[], $6::timestamptz[])
+     AS b (ord, error_code, record)
+`
+
+type PresenceChangeManyParams struct {
+	AgentIds    []string
+	StatusIds   []string
+	Sources     []string
+	ReasonCodes []string
+	Messages    []string
+	Ats         []time.Time
+}
+
+type PresenceChangeManyRow struct {
+	Ord       int32
+	ErrorCode string
+	Record    []byte
+}
+
+// Many presence changes in one statement, so one transaction and one
+// commit (presence_change_many in migrations/00015). db/presencebatch.go
+// runs this text itself (dbsqlc.PresenceChangeMany): the arrays' elements
+// may be NULL, which the generated parameters cannot say.
+func (q *Queries) PresenceChangeMany(ctx context.Context, db DBTX, arg PresenceChangeManyParams) ([]PresenceChangeManyRow, error) {
+	rows, err := db.Query(ctx, PresenceChangeMany,
+		arg.AgentIds,
+		arg.StatusIds,
+		arg.Sources,
+		arg.ReasonCodes,
+		arg.Messages,
+		arg.Ats,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PresenceChangeManyRow{}
+	for rows.Next() {
+		var i PresenceChangeManyRow
+		if err := rows.Scan(&i.Ord, &i.ErrorCode, &i.Record); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const SpellCloseCurrent = `-- name: SpellCloseCurrent :exec
 UPDATE spells
 SET ended_at = greatest(clock_timestamp(), started_at), updated_at = greatest(clock_timestamp(), started_at)

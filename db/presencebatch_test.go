@@ -1,0 +1,395 @@
+package db_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/db"
+	"github.com/presenced/presenced/db/dbtest"
+)
+
+// logged is a presence event of the log, in log order.
+type logged struct {
+	xid     string
+	agent   string
+	message string
+	rec     presence.Record
+}
+
+// presenceLog reads the presence events whose message starts with prefix,
+// in log order ((xid, id)), straight from the table: every writer has
+// ended, so nothing is missing.
+func presenceLog(t *testing.T, d *db.DB, prefix string) []logged {
+	t.Helper()
+	rows, err := d.Pool().Query(ctx, `SELECT xid::text, body->>'agent_id', body->>'message', body FROM events
+		WHERE kind = 'presence' AND body->>'message' LIKE $1 || '%' ORDER BY xid, id`, prefix)
+	ok(t, err)
+	defer rows.Close()
+	var out []logged
+	for rows.Next() {
+		var l logged
+		var body []byte
+		ok(t, rows.Scan(&l.xid, &l.agent, &l.message, &body))
+		ok(t, json.Unmarshal(body, &l.rec))
+		out = append(out, l)
+	}
+	ok(t, rows.Err())
+	return out
+}
+
+// currentSpells returns how many current spells each agent has.
+func currentSpells(t *testing.T, d *db.DB) map[string]int {
+	t.Helper()
+	rows, err := d.Pool().Query(ctx, `SELECT agent_id, count(*) FROM spells WHERE ended_at IS NULL GROUP BY agent_id`)
+	ok(t, err)
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var a string
+		var n int
+		ok(t, rows.Scan(&a, &n))
+		out[a] = n
+	}
+	ok(t, rows.Err())
+	return out
+}
+
+func sameRecord(t *testing.T, what string, got, want *presence.Record) {
+	t.Helper()
+	g, err := json.Marshal(got)
+	ok(t, err)
+	w, err := json.Marshal(want)
+	ok(t, err)
+	if string(g) != string(w) {
+		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+// Many clients at once, over the same and different agents, with unknown
+// agents, deleted agents and unknown statuses among them: each bad change
+// gets its own error while its neighbours succeed, each agent keeps one
+// current spell, and the log has every change once, in the order each
+// client made them, ending with the agent's record.
+func TestGroupCommitConcurrent(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	const agentCount, clients, perClient = 12, 24, 25
+	agents := make([]string, agentCount)
+	for i := range agents {
+		agents[i] = fmt.Sprintf("g%02d", i)
+		mustAgent(t, d, agents[i])
+	}
+	mustAgent(t, d, "gone")
+	ok(t, d.DeleteAgent(ctx, "gone"))
+	statuses := []string{"available", "busy", "meal"}
+
+	type change struct{ agent, msg string }
+	made := make([][]change, clients) // per client, in its order
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*perClient)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perClient {
+				msg := fmt.Sprintf("w%d-%d", c, i)
+				agent, status, reason := agents[(c*5+i)%agentCount], statuses[(c+i)%3], ""
+				switch (c + i) % 8 {
+				case 0:
+					agent, reason = "nobody", "agent_not_found"
+				case 1:
+					status, reason = "no-such", "unknown_status"
+				case 2:
+					agent, reason = "gone", "agent_not_found"
+				}
+				rec, err := d.SetPresence(ctx, agent, presence.PresenceChange{Status: status, Message: &msg})
+				switch {
+				case reason != "":
+					if presence.ErrorReason(err) != reason || rec != nil {
+						errs <- fmt.Errorf("%s to %s: %v, want %s", agent, status, err, reason)
+					}
+				case err != nil:
+					errs <- fmt.Errorf("%s to %s: %v", agent, status, err)
+				case rec.AgentID != agent || rec.Status.ID != status || rec.Message == nil || *rec.Message != msg:
+					errs <- fmt.Errorf("%s to %s %s: record %+v", agent, status, msg, rec)
+				default:
+					made[c] = append(made[c], change{agent, msg})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	spells := currentSpells(t, d)
+	for _, a := range agents {
+		if spells[a] != 1 {
+			t.Errorf("%s has %d current spells", a, spells[a])
+		}
+	}
+
+	log := presenceLog(t, d, "w")
+	at := map[string]int{} // message → index in the log
+	perXid := map[string]int{}
+	for i, l := range log {
+		if _, dup := at[l.message]; dup {
+			t.Errorf("%s is in the log twice", l.message)
+		}
+		at[l.message] = i
+		perXid[l.xid]++
+	}
+	total := 0
+	for c, changes := range made {
+		total += len(changes)
+		last := -1
+		for _, ch := range changes {
+			i, found := at[ch.msg]
+			switch {
+			case !found:
+				t.Errorf("client %d: %s is not in the log", c, ch.msg)
+			case i < last:
+				t.Errorf("client %d: %s is in the log before the change made before it", c, ch.msg)
+			default:
+				last = i
+			}
+		}
+	}
+	if len(log) != total {
+		t.Errorf("the log has %d changes, the clients made %d", len(log), total)
+	}
+	// The last event of each agent is its record.
+	lastOf := map[string]logged{}
+	for _, l := range log {
+		lastOf[l.agent] = l
+	}
+	for _, a := range agents {
+		rec, err := d.FindPresence(ctx, a)
+		ok(t, err)
+		l := lastOf[a]
+		sameRecord(t, a+": the last event against the record", &l.rec, rec)
+	}
+	most := 0
+	for _, n := range perXid {
+		most = max(most, n)
+	}
+	t.Logf("%d changes in %d transactions, at most %d in one", len(log), len(perXid), most)
+	if most < 2 {
+		t.Errorf("no two changes shared a transaction: no group commit")
+	}
+}
+
+// One batch: each item has its own answer, the record it left or its
+// error, and two changes of one agent apply in the order they came.
+func TestGroupCommitBatch(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	mustAgent(t, d, "b1")
+	mustAgent(t, d, "gone")
+	ok(t, d.DeleteAgent(ctx, "gone"))
+	recs, errs := d.RunPresenceBatch(
+		[]string{"b1", "nobody", "a1", "a1", "b1", "gone"},
+		[]presence.PresenceChange{
+			{Status: "busy", Message: ptr("b-1")},
+			{Status: "busy", Message: ptr("x-1")},
+			{Status: "no-such", Message: ptr("x-2")},
+			{Status: "meal", Message: ptr("a-1"), ReasonCode: ptr("lunch")},
+			{Status: "available", Message: ptr("b-2")},
+			{Status: "busy", Message: ptr("x-3")},
+		})
+	for i, want := range []string{"", "agent_not_found", "unknown_status", "", "", "agent_not_found"} {
+		if presence.ErrorReason(errs[i]) != want || (want == "") != (errs[i] == nil) || (want == "") != (recs[i] != nil) {
+			t.Errorf("item %d: %v %+v, want %q", i, errs[i], recs[i], want)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	// The first change of b1 answers the record it left, not the next one's.
+	if recs[0].Status.ID != "busy" || *recs[0].Message != "b-1" || recs[4].Status.ID != "available" ||
+		*recs[4].Message != "b-2" || *recs[0].SpellID == *recs[4].SpellID || !recs[0].Since.Before(*recs[4].Since) &&
+		!recs[0].Since.Equal(*recs[4].Since) {
+		t.Errorf("b1's records: %+v / %+v", recs[0], recs[4])
+	}
+	a, err := d.FindPresence(ctx, "a1")
+	ok(t, err)
+	sameRecord(t, "a1", recs[3], a)
+	b, err := d.FindPresence(ctx, "b1")
+	ok(t, err)
+	sameRecord(t, "b1", recs[4], b)
+	spells, _, err := d.FindSpells(ctx, presence.SpellFilter{AgentID: "b1"})
+	ok(t, err)
+	if len(spells) != 2 || spells[0].IsCurrent || *spells[0].Message != "b-1" || !spells[1].IsCurrent {
+		t.Errorf("b1's spells: %+v", spells)
+	}
+	// One transaction, the events in the order applied (agent id order,
+	// arrival order within an agent), the bad items none.
+	log := presenceLog(t, d, "")
+	var got []string
+	for _, l := range log {
+		if l.xid != log[0].xid {
+			t.Errorf("events in more than one transaction: %s, %s", log[0].xid, l.xid)
+		}
+		got = append(got, l.message)
+	}
+	if fmt.Sprint(got) != "[a-1 b-1 b-2]" {
+		t.Errorf("events: %v", got)
+	}
+	sameRecord(t, "b1's last event", &log[2].rec, b)
+}
+
+// waitForLockWait waits until a statement of d's database waits for a lock
+// and returns its backend's pid and whether it had an xid then.
+func waitForLockWait(t *testing.T, d *db.DB) (pid int, hasXid bool) {
+	t.Helper()
+	for range 500 {
+		err := d.Pool().QueryRow(ctx, `SELECT pid, backend_xid IS NOT NULL FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%presence_change_many%'`).Scan(&pid, &hasXid)
+		if err == nil {
+			return pid, hasXid
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the batch never waited for its lock")
+	return 0, false
+}
+
+// A batch takes its xid with its first lock (v1), then may wait for
+// another agent's lock (w1) while a transaction with a later xid changes a
+// third agent of the batch (x1). Had the batch
+// committed then, its change of that agent would sit before the other's in
+// the log (read in xid order) though it came after: the agent's last event
+// would not be its record. The batch gives way instead, and its changes
+// are applied one at a time, each after the other transaction.
+func TestGroupCommitKeepsTheLogInOrder(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "v1")
+	mustAgent(t, d, "w1")
+	mustAgent(t, d, "x1")
+	holder, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	defer holder.Rollback(ctx)
+	_, err = holder.Exec(ctx, `SELECT 1 FROM agents WHERE id = 'w1' FOR UPDATE`)
+	ok(t, err)
+
+	type answer struct {
+		recs []*presence.Record
+		errs []error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		recs, errs := d.RunPresenceBatch([]string{"v1", "w1", "x1"}, []presence.PresenceChange{
+			{Status: "busy", Message: ptr("o-batch-v")}, {Status: "busy", Message: ptr("o-batch-w")},
+			{Status: "busy", Message: ptr("o-batch-x")}})
+		done <- answer{recs, errs}
+	}()
+	if _, hasXid := waitForLockWait(t, d); !hasXid {
+		t.Fatal("the waiting batch has no xid")
+	}
+	// Another change of x1, with a later xid, commits while the batch waits.
+	_, err = d.Pool().Exec(ctx, `SELECT * FROM presence_change('x1', 'meal', 'manual', NULL, 'o-other', NULL)`)
+	ok(t, err)
+	ok(t, holder.Commit(ctx))
+	a := <-done
+	for i, err := range a.errs {
+		ok(t, err)
+		if want := []string{"o-batch-v", "o-batch-w", "o-batch-x"}[i]; *a.recs[i].Message != want {
+			t.Errorf("item %d: %+v", i, a.recs[i])
+		}
+	}
+	x, err := d.FindPresence(ctx, "x1")
+	ok(t, err)
+	if *x.Message != "o-batch-x" {
+		t.Fatalf("x1: %+v", x)
+	}
+	var last logged
+	for _, l := range presenceLog(t, d, "o-") {
+		if l.agent == "x1" {
+			last = l
+		}
+	}
+	sameRecord(t, "x1's last event", &last.rec, x)
+}
+
+// When the batch's session ends before it is known whether it committed,
+// no change in it is reported done: each answers 503 (retry).
+func TestGroupCommitUnknownOutcome(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "w1")
+	mustAgent(t, d, "x1")
+	holder, err := d.Pool().Begin(ctx)
+	ok(t, err)
+	defer holder.Rollback(ctx)
+	_, err = holder.Exec(ctx, `SELECT 1 FROM agents WHERE id = 'x1' FOR UPDATE`)
+	ok(t, err)
+	done := make(chan []error, 1)
+	go func() {
+		_, errs := d.RunPresenceBatch([]string{"w1", "x1", "nobody"}, []presence.PresenceChange{
+			{Status: "busy"}, {Status: "busy"}, {Status: "busy"}})
+		done <- errs
+	}()
+	pid, _ := waitForLockWait(t, d)
+	_, err = d.Pool().Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+	ok(t, err)
+	for i, err := range <-done {
+		if presence.ErrorCode(err) != presence.EUNAVAILABLE {
+			t.Errorf("item %d: %v, want %s", i, err, presence.EUNAVAILABLE)
+		}
+	}
+	ok(t, holder.Rollback(ctx))
+	if spells := currentSpells(t, d); len(spells) != 0 {
+		t.Errorf("current spells: %v", spells)
+	}
+}
+
+// BenchmarkPresenceChange is the CPU one presence change costs this
+// process and PostgreSQL, one transaction per change against group commit
+// in batches of 16 (what 16 busy clients make); the metrics are per
+// change. On a busy machine the CPU times, not the wall time, are the
+// figures to compare.
+func BenchmarkPresenceChange(b *testing.B) {
+	d := dbtest.MustOpenDB(b)
+	if _, err := d.Pool().Exec(ctx, `
+		INSERT INTO agents (id, name) SELECT 'a' || lpad(i::text, 5, '0'), 'x' FROM generate_series(0, 9999) i;
+		INSERT INTO spells (agent_id, status_id, source, started_at) SELECT id, 'available', 'manual', now() FROM agents;
+		ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 16} {
+		b.Run(fmt.Sprintf("Batch%d", n), func(b *testing.B) {
+			agents, changes := make([]string, n), make([]presence.PresenceChange, n)
+			flip := false
+			i := 0
+			defer reportCPUPer(b, d.Pool(), n)()
+			for b.Loop() {
+				status := "busy"
+				if flip {
+					status = "available"
+				}
+				for j := range n {
+					agents[j] = fmt.Sprintf("a%05d", (i*n+j)%10_000)
+					changes[j] = presence.PresenceChange{Status: status}
+				}
+				i++
+				if i*n%10_000 < n {
+					flip = !flip
+				}
+				_, errs := d.RunPresenceBatch(agents, changes)
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
