@@ -2,9 +2,9 @@
 //
 // The listener reads the event log in position order and calls
 // Broker.Publish for each event. The broker finds the subscribers of the
-// event's topic through an index keyed by topic pattern and queues the event
-// on each subscriber's own bounded stream; github.com/r3labs/sse/v2 frames
-// and writes it. A subscriber that cannot keep up is dropped, never waited
+// event's topic through an index keyed by topic pattern and queues the event,
+// framed once by github.com/r3labs/sse/v2, on each subscriber's own bounded
+// channel, which one writer goroutine per stream drains. A subscriber that cannot keep up is dropped, never waited
 // for: its stream ends and the client resumes with Last-Event-ID. Resume
 // reads the missing events from presence.EventLog, not from memory, so it
 // works on any node.
@@ -46,7 +46,7 @@ type Config struct {
 
 	// BufferSize bounds the events queued for one subscriber. A subscriber
 	// that falls further behind is dropped and resumes by id. Each stream
-	// holds a buffer of this many pointers (2 KiB at the default): 256
+	// holds a channel of this many pointers (2 KiB at the default): 256
 	// events is over two seconds of a busy agent topic at 100 events/s, and
 	// a dropped subscriber resumes by id at the cost of one log read.
 	BufferSize int
@@ -74,7 +74,7 @@ type Config struct {
 type Broker struct {
 	cfg      Config
 	logger   *slog.Logger
-	streams  *streams
+	framer   *framer // set by Open
 	pageSize int // events per log read; a field so that tests can page small
 
 	ctx    context.Context // ends every stream on Close
@@ -82,7 +82,9 @@ type Broker struct {
 	wg     sync.WaitGroup // one per running handler
 	head   atomic.Pointer[presence.Position]
 
-	dropped atomic.Uint64 // events subscribers could not take (stats.go)
+	dropped   atomic.Uint64 // events subscribers could not take (stats.go)
+	delivered atomic.Uint64 // events queued for streams, pings not counted (stats.go)
+	warnOnce  sync.Once     // warn once when writes cannot get a deadline
 
 	// mu guards the fields below and the Broker.mu fields of subscribers.
 	// Lock order: mu, then a subscriber's mu.
@@ -121,7 +123,6 @@ func New(cfg Config) *Broker {
 	b := &Broker{
 		cfg:      cfg,
 		logger:   cfg.Logger,
-		streams:  newStreams(cfg.BufferSize, cfg.WriteTimeout, cfg.Logger),
 		pageSize: defaultPageSize,
 		index:    make(topicIndex),
 		subs:     make(map[*subscriber]struct{}),
@@ -143,6 +144,9 @@ func (b *Broker) Open() error {
 	if b.state == stateClosed {
 		return presence.Errorf(presence.EUNAVAILABLE, "sse: the broker is closed.")
 	}
+	if b.framer == nil {
+		b.framer = newFramer()
+	}
 	b.state = stateOpen
 	return nil
 }
@@ -156,6 +160,12 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
+	b.mu.Lock()
+	fr := b.framer
+	b.mu.Unlock()
+	if fr != nil {
+		fr.close() // Publish after Close frames nothing
+	}
 	return nil
 }
 
@@ -217,25 +227,35 @@ func (b *Broker) Publish(ev presence.Event) {
 	}
 
 	b.seq++
-	var w *wire
-	wireOf := func() *wire {
-		if w == nil {
-			w = newWire(ev)
+	var f *wire
+	framed := false
+	frameOf := func() *wire {
+		if !framed && b.framer != nil {
+			framed = true
+			if fs := b.framer.frame([]presence.Event{ev}); fs != nil {
+				f = &wire{b: fs[0]}
+			}
 		}
-		return w
+		return f
 	}
+	var sent uint64
 	offer := func(s *subscriber) {
 		if s.seen == b.seq { // matched by two of its patterns
 			return
 		}
 		s.seen = b.seq
-		if !s.offer(ev, wireOf) {
+		queued, ok := s.offer(ev, frameOf)
+		if queued {
+			sent++
+		}
+		if !ok {
 			evicted = append(evicted, s)
 		}
 	}
 	for _, k := range t.MatchKeys() {
 		b.index.each(k, offer)
 	}
+	b.delivered.Add(sent)
 	// Evicted after the loop: the index must not change under each.
 	for _, s := range evicted {
 		b.dropped.Add(1)

@@ -37,6 +37,9 @@ func peerPublish(template, subscribeURL, token string) (publishFunc, error) {
 		return nil, err
 	}
 	topic := u.Query().Get("topic")
+	if topic == "" {
+		topic = u.Query().Get("match") // Mercure's newer name
+	}
 	base := *u
 	base.RawQuery = ""
 	f := strings.Fields(template)
