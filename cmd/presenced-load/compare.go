@@ -107,6 +107,9 @@ func comparePeer(ctx context.Context, o options, l load) error {
 		},
 		publish: publish,
 	}
+	if o.comparePID > 0 {
+		r.procs = []proc{proc(o.comparePID)}
+	}
 	return r.measure(ctx, o, l)
 }
 
@@ -145,9 +148,14 @@ func runHog() int {
 	}
 }
 
-// cpu returns the CPU time the node has used so far, from /proc.
-func (n *childNode) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+// proc is a server process whose CPU time is reported.
+type proc int
+
+func (n *childNode) proc() proc { return proc(n.cmd.Process.Pid) }
+
+// cpu returns the CPU time the process has used so far, from /proc.
+func (p proc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 	if err != nil {
 		return 0
 	}

@@ -220,10 +220,11 @@ func fanout(ctx context.Context, e *env, o options, shape int, l load, topic fun
 			return subscribe(ctx, b.url, l.subs, topic, true, wg)
 		},
 		publish: viaPresence(a.url, o.agents),
-		nodes:   []*childNode{a},
+		commit:  true,
+		procs:   []proc{a.proc()},
 	}
 	if b != a {
-		r.nodes = append(r.nodes, b)
+		r.procs = append(r.procs, b.proc())
 	}
 	return r.measure(ctx, o, l)
 }
@@ -233,7 +234,8 @@ type trial struct {
 	label     string
 	subscribe func(ctx context.Context, wg *sync.WaitGroup) ([]*rawSubscriber, error)
 	publish   publishFunc
-	nodes     []*childNode // whose CPU is reported; none for a peer
+	commit    bool   // the events carry their commit time (presenced)
+	procs     []proc // whose CPU is reported: the nodes, the peer's process with -compare-pid
 }
 
 // measure opens the subscribers, publishes for o.duration, waits up to
@@ -247,9 +249,9 @@ func (r trial) measure(ctx context.Context, o options, l load) error {
 	if err != nil {
 		return err
 	}
-	cpu0 := make([]time.Duration, len(r.nodes))
-	for i, n := range r.nodes {
-		cpu0[i] = n.cpu()
+	cpu0 := make([]time.Duration, len(r.procs))
+	for i, p := range r.procs {
+		cpu0[i] = p.cpu()
 	}
 	start := time.Now()
 	var put latencies
@@ -270,9 +272,12 @@ func (r trial) measure(ctx context.Context, o options, l load) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	busy := make([]string, len(r.nodes))
-	for i, n := range r.nodes {
-		busy[i] = fmt.Sprintf("%.2f", (n.cpu()-cpu0[i]).Seconds()/time.Since(start).Seconds())
+	busy := make([]string, len(r.procs))
+	var cpu time.Duration
+	for i, p := range r.procs {
+		used := p.cpu() - cpu0[i]
+		cpu += used
+		busy[i] = fmt.Sprintf("%.2f", used.Seconds()/time.Since(start).Seconds())
 	}
 	cancel()
 	wg.Wait()
@@ -292,12 +297,15 @@ func (r trial) measure(ctx context.Context, o options, l load) error {
 	fmt.Printf("%s:\n  %.0f published/s, %.0f deliveries/s, %d of %d deliveries made, %d duplicates; the last %s after the last publish\n",
 		r.label, float64(made)/elapsed.Seconds(), float64(got)/elapsed.Seconds(), got, want, duplicates,
 		round(time.Unix(0, newest).Sub(last)))
-	if len(r.nodes) > 0 {
-		fmt.Printf("  node CPU (cores):       %s\n", strings.Join(busy, ", "))
+	if len(r.procs) > 0 && got > 0 {
+		// CPU per delivery holds still on a busy machine, where latency
+		// does not: compare it across runs made at different loads.
+		fmt.Printf("  server CPU:             %s cores; %.1f µs per delivery (writes included)\n",
+			strings.Join(busy, " + "), float64(cpu.Microseconds())/float64(got))
 	}
 	fmt.Printf("  publish round trip:     %s\n", put.summary())
 	fmt.Printf("  write→receive latency:  %s\n", lat.summary())
-	if r.nodes != nil {
+	if r.commit {
 		fmt.Printf("  commit→receive latency: %s\n", commit.summary())
 	}
 	return nil

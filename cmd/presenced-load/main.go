@@ -48,6 +48,7 @@ type options struct {
 	compareURL     string // fanout: a peer SSE server's subscribe URL
 	comparePublish string // how to publish to the peer (compare.go)
 	compareToken   string // bearer token for the peer; "" anonymous
+	comparePID     int    // the peer's process, whose CPU is reported
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&o.compareURL, "compare-url", "", "fanout: also measure this peer SSE server, whose subscribers open this URL (e.g. http://127.0.0.1:3000/.well-known/mercure?topic=x)")
 	flag.StringVar(&o.comparePublish, "compare-publish", defaultComparePublish, "how to publish to the peer: METHOD URL [key=value ...], with {url} (-compare-url without its query), {topic} and {data}")
 	flag.StringVar(&o.compareToken, "compare-token", "", "bearer token (a JWT for Mercure) sent to the peer; empty: anonymous")
+	flag.IntVar(&o.comparePID, "compare-pid", 0, "the peer's process id, to report its CPU next to presenced's")
 	flag.Parse()
 	if len(o.shapes()) == 0 {
 		fmt.Fprintln(os.Stderr, "presenced-load: -nodes wants 1, 2 or 1,2")
