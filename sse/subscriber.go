@@ -14,7 +14,7 @@ import (
 // cannot take an event it is evicted, its stream ends and the client
 // resumes by id.
 type subscriber struct {
-	out       chan *wire               // live frames for the writer; BufferSize of them
+	out       chan *wire                // live frames for the writer; BufferSize of them
 	cancel    context.CancelFunc        // ends the connection
 	channelID string                    // "" for a /v1/events stream
 	allow     func(presence.Topic) bool // nil: every topic; else Config.Authorize for this request
