@@ -74,7 +74,7 @@ type Config struct {
 type Broker struct {
 	cfg      Config
 	logger   *slog.Logger
-	framer   *framer // set by Open
+	framers  *framers // set by Open
 	pageSize int     // events per log read; a field so that tests can page small
 
 	ctx    context.Context // ends every stream on Close
@@ -144,8 +144,8 @@ func (b *Broker) Open() error {
 	if b.state == stateClosed {
 		return presence.Errorf(presence.EUNAVAILABLE, "sse: the broker is closed.")
 	}
-	if b.framer == nil {
-		b.framer = newFramer()
+	if b.framers == nil {
+		b.framers = newFramers()
 	}
 	b.state = stateOpen
 	return nil
@@ -161,10 +161,10 @@ func (b *Broker) Close() error {
 	b.cancel()
 	b.wg.Wait()
 	b.mu.Lock()
-	fr := b.framer
+	fs := b.framers
 	b.mu.Unlock()
-	if fr != nil {
-		fr.close() // Publish after Close frames nothing
+	if fs != nil {
+		fs.close() // Publish after Close frames nothing
 	}
 	return nil
 }
@@ -230,9 +230,9 @@ func (b *Broker) Publish(ev presence.Event) {
 	var f *wire
 	framed := false
 	frameOf := func() *wire {
-		if !framed && b.framer != nil {
+		if !framed && b.framers != nil {
 			framed = true
-			if fs := b.framer.frame([]presence.Event{ev}); fs != nil {
+			if fs := b.framers.live.frame([]presence.Event{ev}); fs != nil {
 				f = &wire{b: fs[0]}
 			}
 		}

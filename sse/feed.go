@@ -90,7 +90,7 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 	if resume {
 		if start.reset {
 			reset := presence.Event{Position: start.after, Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
-			if err := writeFrames(sk, b.framer.frame([]presence.Event{reset})); err != nil {
+			if err := writeFrames(sk, b.framers.backlog([]presence.Event{reset})); err != nil {
 				return err
 			}
 			s.advance(start.after)
@@ -115,7 +115,7 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 			select {
 			case <-tick:
 				// A slow log read must not look like a dead stream.
-				if err := sk.write(b.framer.ping); err != nil {
+				if err := sk.write(b.framers.ping); err != nil {
 					return err
 				}
 			default:
@@ -151,7 +151,7 @@ func (b *Broker) writeEvents(sk sink, evs []presence.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	frames := b.framer.frame(evs)
+	frames := b.framers.backlog(evs)
 	if frames == nil {
 		return errStreamEnded // the broker is closing
 	}

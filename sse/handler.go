@@ -99,7 +99,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 	}
 
 	if conn, header := hijack(w, r); conn != nil {
-		for k, v := range b.framer.header {
+		for k, v := range b.framers.header {
 			header[k] = v
 		}
 		cs := newConnSink(conn, header, b.cfg.WriteTimeout)
@@ -126,7 +126,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 	}
 	defer end()
 	b.run(ctx, s, start, resume, &httpSink{w: w, rc: http.NewResponseController(w), timeout: b.cfg.WriteTimeout,
-		header: b.framer.header, warn: b.warnNoDeadline})
+		header: b.framers.header, warn: b.warnNoDeadline})
 }
 
 // setUp makes s ready to stream: registered, with its topics, and with

@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"sync"
 
 	r3 "github.com/r3labs/sse/v2"
@@ -28,6 +29,51 @@ import (
 //   - An event with neither data nor comment ends its connection: events
 //     always carry data, pings a comment.
 
+// framers frames events: one framer for Publish alone, so that the
+// fan-out never waits behind a backlog, and a few, lent one at a time, for
+// the backlogs of streams that resume.
+type framers struct {
+	live   *framer
+	pool   chan *framer
+	header http.Header // what r3labs sets on a stream's answer
+	ping   []byte      // the heartbeat, ": ping"
+	closed sync.Once
+}
+
+func newFramers() *framers {
+	n := max(2, runtime.GOMAXPROCS(0))
+	fs := &framers{live: newFramer(), pool: make(chan *framer, n)}
+	for range n {
+		fs.pool <- newFramer()
+	}
+	fs.header, fs.ping = fs.live.header, fs.live.ping
+	return fs
+}
+
+// backlog frames evs with a framer from the pool; nil once closed.
+func (fs *framers) backlog(evs []presence.Event) [][]byte {
+	fr := <-fs.pool
+	defer func() { fs.pool <- fr }()
+	return fr.frame(evs)
+}
+
+// close stops every framer, once nothing but Publish frames any more
+// (a closed framer frames nothing).
+func (fs *framers) close() {
+	fs.closed.Do(func() {
+		fs.live.close()
+		closed := make([]*framer, 0, cap(fs.pool))
+		for range cap(fs.pool) {
+			fr := <-fs.pool
+			fr.close()
+			closed = append(closed, fr)
+		}
+		for _, fr := range closed {
+			fs.pool <- fr // a late caller gets nil, not a wait
+		}
+	})
+}
+
 // framer runs one r3labs stream with one subscriber whose handler writes
 // into memory; a Flush ends each event.
 type framer struct {
@@ -44,7 +90,7 @@ type framer struct {
 
 const framerStream = "frame"
 
-// newFramer starts the framer. Close it to stop its goroutines.
+// newFramer starts a framer. Close it to stop its goroutines.
 func newFramer() *framer {
 	fr := &framer{done: make(chan struct{})}
 	fr.out.hdr = http.Header{}

@@ -77,7 +77,7 @@ func (b *Broker) live(ctx context.Context, s *subscriber, sk sink, tick <-chan t
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick:
-			if err := sk.write(b.framer.ping); err != nil {
+			if err := sk.write(b.framers.ping); err != nil {
 				return err
 			}
 			continue
