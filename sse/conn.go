@@ -81,7 +81,8 @@ func (cs *connSink) send(p []byte, last bool) error {
 		cs.writeHeader(out)
 	}
 	if len(p) > 0 {
-		out.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		var size [16]byte
+		out.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
 		out.WriteString("\r\n")
 		out.Write(p)
 		out.WriteString("\r\n")
