@@ -75,7 +75,7 @@ type Broker struct {
 	cfg      Config
 	logger   *slog.Logger
 	framers  *framers // set by Open
-	pageSize int     // events per log read; a field so that tests can page small
+	pageSize int      // events per log read; a field so that tests can page small
 
 	ctx    context.Context // ends every stream on Close
 	cancel context.CancelFunc
