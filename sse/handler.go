@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -100,7 +101,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 
 	if conn, header := hijack(w, r); conn != nil {
 		for k, v := range b.framers.header {
-			header[k] = v
+			header[k] = slices.Clone(v)
 		}
 		cs := newConnSink(conn, header, b.cfg.WriteTimeout)
 		run := func() {

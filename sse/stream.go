@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -135,7 +136,7 @@ func (hs *httpSink) write(p []byte) error {
 		hs.headerSent = true
 		h := hs.w.Header()
 		for k, v := range hs.header {
-			h[k] = v
+			h[k] = slices.Clone(v)
 		}
 		hs.w.WriteHeader(http.StatusOK)
 	}
