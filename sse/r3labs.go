@@ -26,8 +26,9 @@ import (
 //     comes from presence.EventLog instead.
 //   - No EventTTL: without AutoReplay events carry no timestamp, so every
 //     event counts as expired and is dropped.
-//   - An event with neither data nor comment ends its connection: events
-//     always carry data, pings a comment.
+//   - An event with neither data nor comment ends its connection, which
+//     would stop the framer: events always carry data (their envelope),
+//     pings a comment.
 
 // framers frames events: one framer for Publish alone, so that the
 // fan-out never waits behind a backlog, and a few, lent one at a time, for
