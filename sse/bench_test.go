@@ -3,6 +3,7 @@ package sse
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -10,9 +11,10 @@ import (
 )
 
 // BenchmarkPublish measures one Publish with many subscribers and topics.
-// Subscribers are registered and live, each with its own r3labs stream (no
-// HTTP connection: the stream goroutine drains the buffer), so the cost is
-// the index look-ups, the envelope and one TryPublish per receiver.
+// Subscribers are registered and live, each with its own channel (no HTTP
+// connection: one goroutine per subscriber drains it, as its writer
+// would), so the cost is the index look-ups, the framing and one channel
+// send per receiver.
 //
 //	exact:      10,000 subscribers × 10 topics; each event has 1 receiver
 //	wildcard:   the same plus 100 subscribers of agents.*.presence
@@ -36,14 +38,18 @@ func BenchmarkPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			var evictions atomic.Int64
+			var drained sync.WaitGroup
 			var all []*subscriber
 			add := func(topics []string) {
 				set, err := br.parseTopics(topics)
 				if err != nil {
 					b.Fatal(err)
 				}
-				s := &subscriber{cancel: func() { evictions.Add(1) }, maxQueue: br.cfg.BufferSize}
-				s.stream = br.streams.open()
+				s := &subscriber{cancel: func() { evictions.Add(1) }, maxQueue: br.cfg.BufferSize, out: make(chan *wire, br.cfg.BufferSize)}
+				drained.Go(func() {
+					for range s.out {
+					}
+				})
 				br.register(s, set, presence.Position{}, false)
 				s.live = true
 				all = append(all, s)
@@ -66,8 +72,9 @@ func BenchmarkPublish(b *testing.B) {
 			b.Cleanup(func() {
 				for _, s := range all {
 					br.unregister(s)
-					s.stream.remove()
+					close(s.out)
 				}
+				drained.Wait()
 				br.Close()
 			})
 			body := json.RawMessage(`{"agent_id":"a1","status_id":"available","since":"2026-01-01T00:00:00Z"}`)

@@ -2,11 +2,12 @@
 //
 // The listener reads the event log in position order and calls
 // Broker.Publish for each event. The broker finds the subscribers of the
-// event's topic through an index keyed by topic pattern and queues the event
-// on each subscriber's own bounded stream; github.com/r3labs/sse/v2 frames
-// and writes it. A subscriber that cannot keep up is dropped, never waited
-// for beyond a short bound (a burst is paced, pace.go): its stream ends and
-// the client resumes with Last-Event-ID. Resume
+// event's topic through an index keyed by topic pattern and queues the event,
+// framed once by github.com/r3labs/sse/v2, on each subscriber's own bounded
+// channel, which one writer goroutine per stream drains. A subscriber that
+// cannot keep up is dropped, never waited for beyond a short bound (a burst
+// is paced, pace.go): its stream ends and the client resumes with
+// Last-Event-ID. Resume
 // reads the missing events from presence.EventLog, not from memory, so it
 // works on any node.
 //
@@ -47,7 +48,7 @@ type Config struct {
 
 	// BufferSize bounds the events queued for one subscriber. A subscriber
 	// that falls further behind is dropped and resumes by id. Each stream
-	// holds a buffer of this many pointers (2 KiB at the default): 256
+	// holds a channel of this many pointers (2 KiB at the default): 256
 	// events is over two seconds of a busy agent topic at 100 events/s, and
 	// a dropped subscriber resumes by id at the cost of one log read.
 	BufferSize int
@@ -75,16 +76,18 @@ type Config struct {
 type Broker struct {
 	cfg      Config
 	logger   *slog.Logger
-	streams  *streams
-	pageSize int // events per log read; a field so that tests can page small
+	framers  *framers // set by Open
+	pageSize int      // events per log read; a field so that tests can page small
 
 	ctx    context.Context // ends every stream on Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per running handler
 	head   atomic.Pointer[presence.Position]
 
-	dropped atomic.Uint64 // events subscribers could not take (stats.go)
-	pacer   pacer         // Publish's wait for full buffers (pace.go)
+	dropped   atomic.Uint64 // events subscribers could not take (stats.go)
+	delivered atomic.Uint64 // events queued for streams, pings not counted (stats.go)
+	warnOnce  sync.Once     // warn once when writes cannot get a deadline
+	pacer     pacer         // Publish's wait for full buffers (pace.go)
 
 	// mu guards the fields below and the Broker.mu fields of subscribers.
 	// Lock order: mu, then a subscriber's mu.
@@ -123,7 +126,6 @@ func New(cfg Config) *Broker {
 	b := &Broker{
 		cfg:      cfg,
 		logger:   cfg.Logger,
-		streams:  newStreams(cfg.BufferSize, cfg.WriteTimeout, cfg.Logger),
 		pageSize: defaultPageSize,
 		index:    make(topicIndex),
 		subs:     make(map[*subscriber]struct{}),
@@ -145,6 +147,9 @@ func (b *Broker) Open() error {
 	if b.state == stateClosed {
 		return presence.Errorf(presence.EUNAVAILABLE, "sse: the broker is closed.")
 	}
+	if b.framers == nil {
+		b.framers = newFramers()
+	}
 	b.state = stateOpen
 	return nil
 }
@@ -158,6 +163,12 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
+	b.mu.Lock()
+	fs := b.framers
+	b.mu.Unlock()
+	if fs != nil {
+		fs.close() // Publish after Close frames nothing
+	}
 	return nil
 }
 
@@ -223,19 +234,28 @@ func (b *Broker) Publish(ev presence.Event) {
 	}
 
 	b.seq++
-	var w *wire
-	wireOf := func() *wire {
-		if w == nil {
-			w = newWire(ev)
+	var f *wire
+	framed := false
+	frameOf := func() *wire {
+		if !framed && b.framers != nil {
+			framed = true
+			if fs := b.framers.live.frame([]presence.Event{ev}); fs != nil {
+				f = &wire{b: fs[0]}
+			}
 		}
-		return w
+		return f
 	}
+	var sent uint64
 	offer := func(s *subscriber) {
 		if s.seen == b.seq { // matched by two of its patterns
 			return
 		}
 		s.seen = b.seq
-		if !s.offer(ev, wireOf) {
+		queued, ok := s.offer(ev, frameOf)
+		if queued {
+			sent++
+		}
+		if !ok {
 			evicted = append(evicted, s)
 		} else if b.overPace(s) {
 			full = append(full, s)
@@ -244,6 +264,7 @@ func (b *Broker) Publish(ev presence.Event) {
 	for _, k := range t.MatchKeys() {
 		b.index.each(k, offer)
 	}
+	b.delivered.Add(sent)
 	// Evicted after the loop: the index must not change under each.
 	for _, s := range evicted {
 		b.dropped.Add(1)

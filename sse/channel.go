@@ -99,7 +99,7 @@ func (b *Broker) applyChannelChange(c *channelChange) (evicted []*subscriber) {
 }
 
 // endForbidden queues the KindForbidden event on s, unregistered already,
-// and ends s once it is written. False when it cannot (s is still writing
+// as its last frame: its writer ends s once it is written. False when it cannot (s is still writing
 // its backlog, or its buffer is full): end it now; its reconnect gets 403.
 // Must hold b.mu.
 func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
@@ -121,35 +121,18 @@ func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
 		Topics:  refused[:min(len(refused), maxForbiddenListed)],
 		Message: "The channel now holds topics this token may not read; the stream ends. Narrow the channel's topics or use a token that may read them.",
 	})
-	st := s.stream
-	// Only the feeder, done once s is live, waits on progress: a token in
-	// it now is from an earlier event.
-	select {
-	case <-st.progress:
-	default:
-	}
 	ev := presence.Event{Position: c.ev.Position, Topic: c.ev.Topic, Kind: KindForbidden, At: time.Now().UTC(), Body: body}
-	if !st.try(newWire(ev).event()) {
+	fs := b.framers.live.frame([]presence.Event{ev})
+	if fs == nil {
+		return false // the broker is closing
+	}
+	// The writer ends the stream once it has written a last frame; s is
+	// unregistered, so nothing is queued after it.
+	select {
+	case s.out <- &wire{b: fs[0], last: true}:
+	default:
 		return false
 	}
-	// Every Flush signals progress after writing; the one that leaves
-	// nothing queued has written the last event.
-	go func() {
-		timeout := time.NewTimer(b.cfg.WriteTimeout)
-		defer timeout.Stop()
-		for {
-			select {
-			case <-st.progress:
-				if st.queued.Load() > 0 {
-					continue
-				}
-			case <-s.done:
-			case <-timeout.C:
-			}
-			s.cancel()
-			return
-		}
-	}()
 	return true
 }
 

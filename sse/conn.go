@@ -3,13 +3,10 @@ package sse
 import (
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -18,29 +15,11 @@ import (
 // background-read goroutine and its buffered reader and writer. Once a
 // stream is set up it needs none of them: it hijacks its HTTP/1.1
 // connection, its handler returns, and a fresh goroutine writes the stream
-// through a connWriter. HTTP/2 connections, and writers that cannot be
-// hijacked, keep the net/http path (deadlineWriter).
-
-// maxCoalesce bounds the bytes a connWriter holds back while more events
-// are queued: past it, it writes anyway.
-const maxCoalesce = 32 << 10
+// through a connSink. HTTP/2 connections, and writers that cannot be
+// hijacked, keep the net/http path (httpSink).
 
 // closeTimeout bounds the write of a stream's last bytes at its end.
 const closeTimeout = time.Second
-
-// buffers lends connWriters their buffers while they write: an idle
-// stream holds none.
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > 4*maxCoalesce { // one huge event must not stay in the pool
-		return
-	}
-	b.Reset()
-	buffers.Put(b)
-}
 
 // hijack takes the connection of an HTTP/1.1 request over. It returns nil
 // when the writer cannot be hijacked (HTTP/2, test recorders): the stream
@@ -61,138 +40,67 @@ func hijack(w http.ResponseWriter, r *http.Request) (conn net.Conn, header http.
 	return conn, header
 }
 
-// connWriter is the http.ResponseWriter of a hijacked stream. It writes the
-// answer itself: the status line and header, then the body in chunked
-// encoding, one chunk per write to the connection. Write only collects;
-// Flush writes, unless the stream has more events queued, whose own Flush
-// will write them together. Write, Flush and close are called from one
-// goroutine; abort from another.
-type connWriter struct {
-	conn     net.Conn
-	header   http.Header
-	timeout  time.Duration
-	cancel   context.CancelFunc // ends the stream
-	queued   *atomic.Int64      // the stream's
-	progress chan struct{}      // the stream's
-	out      wireBuffer         // where chunks goes
-	chunks   io.WriteCloser     // chunked encoding into out
+// connSink writes a hijacked stream: the status line and header, then
+// the body in chunked encoding, one chunk and one write to the connection
+// per write. write and close are called from the stream's writer; abort
+// from another goroutine.
+type connSink struct {
+	conn    net.Conn
+	header  http.Header
+	timeout time.Duration
 
-	status     int
 	headerSent bool
-	body       *bytes.Buffer // what r3labs wrote since the last write to conn; nil when empty
-	written    int64         // bytes written to conn, for the access log
+	written    int64 // bytes written to conn, for the access log
 
 	mu       sync.Mutex
-	err      error       // once set, every write fails at once
-	deadline time.Time   // the write deadline set last by arm
-	broken   atomic.Bool // err is set
+	err      error     // once set, every write fails at once
+	deadline time.Time // the write deadline set last by arm
 }
 
-// wireBuffer is the buffer of one write to the connection.
-type wireBuffer struct{ b *bytes.Buffer }
-
-func (w *wireBuffer) Write(p []byte) (int, error) { return w.b.Write(p) }
-
-func newConnWriter(st *stream, conn net.Conn, header http.Header, cancel context.CancelFunc) *connWriter {
-	cw := &connWriter{
-		conn:     conn,
-		header:   header,
-		timeout:  st.ss.writeTimeout,
-		cancel:   cancel,
-		queued:   &st.queued,
-		progress: st.progress,
-	}
-	cw.chunks = httputil.NewChunkedWriter(&cw.out)
-	return cw
+func newConnSink(conn net.Conn, header http.Header, timeout time.Duration) *connSink {
+	return &connSink{conn: conn, header: header, timeout: timeout}
 }
 
-func (cw *connWriter) Header() http.Header { return cw.header }
-
-func (cw *connWriter) WriteHeader(code int) {
-	if cw.status == 0 {
-		cw.status = code
+func (cs *connSink) write(p []byte) error {
+	if err := cs.arm(); err != nil {
+		return err
 	}
+	if err := cs.send(p, false); err != nil {
+		return cs.fail(err)
+	}
+	return nil
 }
 
-func (cw *connWriter) Write(p []byte) (int, error) {
-	if err := cw.failed(); err != nil {
-		return 0, err
-	}
-	if cw.status == 0 {
-		cw.status = http.StatusOK
-	}
-	if cw.body == nil {
-		cw.body = getBuffer()
-	}
-	return cw.body.Write(p)
-}
-
-// Flush ends every event r3labs writes (and its header). See
-// stream.queued for why leaving the write to a later Flush never holds an
-// event back.
-func (cw *connWriter) Flush() {
-	if cw.body != nil {
-		defer cw.progressed()
-		if cw.queued.Add(-1) > 0 && cw.body.Len() < maxCoalesce {
-			return
-		}
-	}
-	if cw.arm() != nil {
-		return
-	}
-	if err := cw.send(false); err != nil {
-		cw.fail(err)
-	}
-}
-
-func (cw *connWriter) progressed() {
-	select {
-	case cw.progress <- struct{}{}:
-	default:
-	}
-}
-
-// send writes the header if it has not gone yet, then the body collected,
-// as one chunk, in one write; last adds the end of the body.
-func (cw *connWriter) send(last bool) error {
-	if cw.headerSent && cw.body == nil && !last {
-		return nil
-	}
+// send writes the header if it has not gone yet, then p as one chunk, in
+// one write; last adds the end of the body.
+func (cs *connSink) send(p []byte, last bool) error {
 	out := getBuffer()
 	defer putBuffer(out)
-	if !cw.headerSent {
-		cw.headerSent = true
-		cw.writeHeader(out)
+	if !cs.headerSent {
+		cs.headerSent = true
+		cs.writeHeader(out)
 	}
-	cw.out.b = out
-	if cw.body != nil {
-		_, _ = cw.chunks.Write(cw.body.Bytes()) // into a bytes.Buffer: no error
-		putBuffer(cw.body)
-		cw.body = nil
+	if len(p) > 0 {
+		var size [16]byte
+		out.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+		out.WriteString("\r\n")
+		out.Write(p)
+		out.WriteString("\r\n")
 	}
 	if last {
-		_ = cw.chunks.Close()
-		out.WriteString("\r\n") // no trailer
+		out.WriteString("0\r\n\r\n") // no trailer
 	}
-	cw.out.b = nil
-	n, err := cw.conn.Write(out.Bytes())
-	cw.written += int64(n)
+	n, err := cs.conn.Write(out.Bytes())
+	cs.written += int64(n)
 	return err
 }
 
 // writeHeader writes the status line and the header. The connection
 // closes when the stream ends, so it says so: a client must not wait to
 // reuse it.
-func (cw *connWriter) writeHeader(out *bytes.Buffer) {
-	if cw.status == 0 {
-		cw.status = http.StatusOK
-	}
-	out.WriteString("HTTP/1.1 ")
-	out.WriteString(strconv.Itoa(cw.status))
-	out.WriteByte(' ')
-	out.WriteString(http.StatusText(cw.status))
-	out.WriteString("\r\n")
-	h := cw.header
+func (cs *connSink) writeHeader(out *bytes.Buffer) {
+	out.WriteString("HTTP/1.1 200 OK\r\n")
+	h := cs.header
 	h.Del("Content-Length")
 	h.Set("Transfer-Encoding", "chunked")
 	h.Set("Connection", "close")
@@ -207,77 +115,57 @@ func (cw *connWriter) writeHeader(out *bytes.Buffer) {
 // It moves the deadline only once less than 90 % of the timeout is left,
 // so a write may fail after 90 % of WriteTimeout rather than all of it:
 // setting a deadline (a runtime timer update under the poller's lock)
-// before every write was 4 % of a fan-out node's CPU at 100,000
-// deliveries a second.
-func (cw *connWriter) arm() error {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	if cw.err != nil {
-		return cw.err
+// before every write costs more than the rest of a small write.
+func (cs *connSink) arm() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.err != nil {
+		return cs.err
 	}
 	now := time.Now()
-	if cw.deadline.Sub(now) > cw.timeout-cw.timeout/10 {
+	if cs.deadline.Sub(now) > cs.timeout-cs.timeout/10 {
 		return nil
 	}
-	deadline := now.Add(cw.timeout)
-	if err := cw.conn.SetWriteDeadline(deadline); err != nil {
-		cw.err = err
-		cw.broken.Store(true)
-		cw.cancel()
+	deadline := now.Add(cs.timeout)
+	if err := cs.conn.SetWriteDeadline(deadline); err != nil {
+		cs.err = err
 		return err
 	}
-	cw.deadline = deadline
+	cs.deadline = deadline
 	return nil
 }
 
-// failed returns the error that ended the stream, if any. r3labs makes
-// several Writes per event: they check a flag, not the lock.
-func (cw *connWriter) failed() error {
-	if !cw.broken.Load() {
-		return nil
+func (cs *connSink) fail(err error) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.err == nil {
+		cs.err = err
 	}
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	return cw.err
+	return cs.err
 }
 
-func (cw *connWriter) fail(err error) {
-	cw.mu.Lock()
-	if cw.err == nil {
-		cw.err = err
-		cw.broken.Store(true)
+func (cs *connSink) abort() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.err == nil {
+		cs.err = errStreamEnded
 	}
-	cw.mu.Unlock()
-	cw.cancel()
+	_ = cs.conn.SetWriteDeadline(time.Now())
 }
 
-func (cw *connWriter) abort() {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	if cw.err == nil {
-		cw.err = errStreamEnded
-		cw.broken.Store(true)
+// close ends the answer and closes the connection, after the writer has
+// returned. A stream that ended without a write error (client gone,
+// subscriber dropped, broker closed) gets the end of the body, within
+// closeTimeout, so that its client sees a whole answer rather than a cut
+// one.
+func (cs *connSink) close() {
+	cs.mu.Lock()
+	clean := cs.err == nil || cs.err == errStreamEnded
+	cs.mu.Unlock()
+	if clean && cs.headerSent && cs.conn.SetWriteDeadline(time.Now().Add(closeTimeout)) == nil {
+		_ = cs.send(nil, true)
 	}
-	_ = cw.conn.SetWriteDeadline(time.Now())
-}
-
-// close ends the answer and closes the connection. It runs after r3labs
-// has returned. A stream that ended without a write error (client gone,
-// subscriber dropped, broker closed) gets what was collected and the end
-// of the body, within closeTimeout, so that its client sees a whole
-// answer rather than a cut one.
-func (cw *connWriter) close() {
-	cw.mu.Lock()
-	clean := cw.err == nil || cw.err == errStreamEnded
-	cw.mu.Unlock()
-	if clean && cw.headerSent && cw.conn.SetWriteDeadline(time.Now().Add(closeTimeout)) == nil {
-		_ = cw.send(true)
-	}
-	if cw.body != nil {
-		putBuffer(cw.body)
-		cw.body = nil
-	}
-	_ = cw.conn.Close()
+	_ = cs.conn.Close()
 }
 
 // watchClose ends the stream when the client closes its connection (or the

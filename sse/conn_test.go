@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -231,5 +232,45 @@ func TestHijackedStream_DeadlineNotMovedOnEveryWrite(t *testing.T) {
 	}
 	if got := conns.deadlines.Load(); got > 3 {
 		t.Errorf("%d separate writes set the write deadline %d times", n, got)
+	}
+}
+
+// TestHijackedStream_TwoGoroutines: once its handler has returned, an open
+// stream holds two goroutines, its writer and the one that notices its
+// client's close, and every event reaches it. (Streams driven by r3labs
+// held four: its stream goroutine, its handler, its context watcher, and
+// ours that watched the client.)
+func TestHijackedStream_TwoGoroutines(t *testing.T) {
+	f := newFixture(t, Config{Heartbeat: time.Hour})
+	base := runtime.NumGoroutine()
+	const n = 50
+	var readers []*bufio.Reader
+	for range n {
+		conn, br, _ := rawStream(t, f, "/v1/events?topic=statuses")
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		readers = append(readers, br)
+	}
+	waitFor(t, "the subscribers", func() bool { return f.b.Subscribers() == n })
+	var got int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		// net/http's connection goroutines end after their handler returns.
+		if got = runtime.NumGoroutine() - base; got <= 2*n || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got > 2*n {
+		t.Errorf("%d open streams hold %d goroutines, want at most %d", n, got, 2*n)
+	}
+	ev := f.emit("statuses", "status", `{}`)
+	for i, br := range readers {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %d: %v", i, err)
+			}
+			if line == "id: "+ev.Position.String()+"\n" {
+				break
+			}
+		}
 	}
 }

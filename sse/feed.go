@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	presence "github.com/presenced/presenced"
@@ -56,48 +55,19 @@ func (b *Broker) firstPage(ctx context.Context, after presence.Position) (backlo
 	return backlog{after: head, events: evs, reset: true}, nil
 }
 
-// feed runs next to the r3labs handler of s. It waits until r3labs has
-// attached the subscriber (an event published before would be lost), then
-// writes the backlog and the pending events, lets s go live, arms the
-// heartbeat and returns.
-func (b *Broker) feed(ctx context.Context, s *subscriber, start backlog, resume bool) {
-	select {
-	case <-s.stream.attached:
-	case <-ctx.Done():
-		return
+// write is a stream's writer: it writes the header, the backlog and the
+// pending events, then the live ones, with a ping every Heartbeat, until
+// ctx ends or a write fails.
+func (b *Broker) write(ctx context.Context, s *subscriber, start backlog, resume bool, sk sink) error {
+	if err := sk.write(nil); err != nil {
+		return err
 	}
 	tick := time.NewTicker(b.cfg.Heartbeat)
 	defer tick.Stop()
-	if err := b.catchUp(ctx, s, start, resume, tick.C); err != nil {
-		if ctx.Err() == nil {
-			b.logger.Warn("sse: backlog read failed; the stream ends and the client resumes by id", "err", err)
-			s.cancel()
-		}
-		return
+	if err := b.catchUp(ctx, s, start, resume, sk, tick.C); err != nil {
+		return err
 	}
-	tick.Stop()
-	b.heartbeat(ctx, s)
-}
-
-// heartbeat pings s every Heartbeat until ctx ends. A timer that re-arms
-// itself waits without a goroutine, where a ticker loop would keep one (and
-// its 8 KB stack) per open stream; with 10,000 idle streams that is the
-// difference between meeting the memory target and not.
-func (b *Broker) heartbeat(ctx context.Context, s *subscriber) {
-	var timer atomic.Pointer[time.Timer]
-	var arm func()
-	arm = func() {
-		timer.Store(time.AfterFunc(b.cfg.Heartbeat, func() {
-			if ctx.Err() != nil {
-				return
-			}
-			// A full buffer needs no ping: the stream is not idle.
-			s.stream.try(pingEvent())
-			arm()
-		}))
-	}
-	arm()
-	context.AfterFunc(ctx, func() { timer.Load().Stop() })
+	return b.live(ctx, s, sk, tick.C)
 }
 
 // catchUp writes the backlog of a resumed stream, then the events published
@@ -112,30 +82,34 @@ func (b *Broker) heartbeat(ctx context.Context, s *subscriber) {
 //   - s.advance raises s's floor to each page's end: pending events at or
 //     before it were in the backlog and are dropped, later ones are kept;
 //   - takePending makes s live in the same critical section in which it
-//     finds the pending queue empty, so Publish queues the next event on
-//     the stream itself, after everything written so far.
+//     finds the pending queue empty, so Publish queues the next event for
+//     the writer, after everything written so far.
 //
 // Without resume the stream starts after the broker's position at
 // registration; only the pending events are written.
-func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, tick <-chan time.Time) error {
+//
+// A log read that fails ends the stream; the client resumes by id.
+func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, sk sink, tick <-chan time.Time) error {
 	if resume {
 		if start.reset {
 			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
-			if err := s.stream.send(ctx, newWire(reset).event()); err != nil {
+			if err := writeFrames(sk, b.framers.backlog([]presence.Event{reset})); err != nil {
 				return err
 			}
 			s.advance(start.after)
 		}
 		after, page := start.after, start.events
+		var wanted []presence.Event
 		for {
+			wanted = wanted[:0]
 			for _, ev := range page {
 				if s.wantsEvent(ev) {
-					if err := s.stream.send(ctx, newWire(ev).event()); err != nil {
-						return err
-					}
-					s.stream.ss.delivered.Add(1)
+					wanted = append(wanted, ev)
 				}
 				after = ev.Position
+			}
+			if err := b.writeEvents(sk, wanted); err != nil {
+				return err
 			}
 			s.advance(after)
 			if len(page) < b.pageSize {
@@ -143,12 +117,19 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 			}
 			select {
 			case <-tick:
-				s.stream.try(pingEvent()) // a slow log read must not look like a dead stream
+				// A slow log read must not look like a dead stream.
+				if err := sk.write(b.framers.ping); err != nil {
+					return err
+				}
 			default:
 			}
 			var err error
 			if page, err = b.cfg.Log.ReadEvents(ctx, after, b.pageSize); err != nil {
-				return err // ERESET too: the client reconnects and gets the reset
+				// ERESET too: the client reconnects and gets the reset.
+				if ctx.Err() == nil {
+					b.logger.Warn("sse: backlog read failed; the stream ends and the client resumes by id", "err", err)
+				}
+				return err
 			}
 		}
 		if after.Less(s.regPos) {
@@ -161,14 +142,27 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 		if evs == nil {
 			return nil // live
 		}
-		for _, ev := range evs {
-			if err := s.stream.send(ctx, newWire(ev).event()); err != nil {
-				return err
-			}
-			s.stream.ss.delivered.Add(1)
+		if err := b.writeEvents(sk, evs); err != nil {
+			return err
 		}
 		s.advance(evs[len(evs)-1].Position)
 	}
+}
+
+// writeEvents frames evs and writes them, counted as delivered.
+func (b *Broker) writeEvents(sk sink, evs []presence.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	frames := b.framers.backlog(evs)
+	if frames == nil {
+		return errStreamEnded // the broker is closing
+	}
+	if err := writeFrames(sk, frames); err != nil {
+		return err
+	}
+	b.delivered.Add(uint64(len(evs)))
+	return nil
 }
 
 // wantsEvent reports whether a backlog event is for s. Channel events are

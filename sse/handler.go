@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -56,8 +57,8 @@ func (b *Broker) ServeChannel(w http.ResponseWriter, r *http.Request, channelID 
 //     cannot be read still gets an HTTP error;
 //  4. hijack the connection when it can (conn.go) and go on in a goroutine
 //     of its own, letting the handler return; else go on here;
-//  5. start the r3labs handler, and next to it the feeder, which writes the
-//     backlog, then the pending events, then goes live.
+//  5. write the header, the backlog, then the pending events, then go live
+//     (Broker.write).
 //
 // The stream ends when its context ends (client gone, write failed or
 // timed out, subscriber dropped, broker closed) and the feeder has
@@ -82,7 +83,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	stopOnClose := context.AfterFunc(b.ctx, cancel)
-	s := &subscriber{cancel: cancel, done: ctx.Done(), channelID: channelID, maxQueue: b.cfg.BufferSize}
+	s := &subscriber{cancel: cancel, done: ctx.Done(), channelID: channelID, maxQueue: b.cfg.BufferSize, out: make(chan *wire, b.cfg.BufferSize)}
 	// end releases what the stream holds, handler or not.
 	end := func() {
 		stopOnClose()
@@ -98,21 +99,23 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 		return
 	}
 
-	s.stream = b.streams.open()
 	if conn, header := hijack(w, r); conn != nil {
-		cw := newConnWriter(s.stream, conn, header, cancel)
+		for k, v := range b.framers.header {
+			header[k] = slices.Clone(v)
+		}
+		cs := newConnSink(conn, header, b.cfg.WriteTimeout)
 		run := func() {
 			var watcher sync.WaitGroup
 			watcher.Go(func() { watchClose(conn, cancel) })
-			b.run(ctx, s, start, resume, cw, r)
-			cw.close() // which ends the watcher's read
+			b.run(ctx, s, start, resume, cs)
+			cs.close() // which ends the watcher's read
 			watcher.Wait()
 		}
 		if h.Detach() {
 			go func() {
 				defer end()
 				run()
-				h.End(cw.written)
+				h.End(cs.written)
 			}()
 			return
 		}
@@ -123,7 +126,8 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 		return
 	}
 	defer end()
-	b.run(ctx, s, start, resume, s.stream.deadlineWriter(w, cancel), r)
+	b.run(ctx, s, start, resume, &httpSink{w: w, rc: http.NewResponseController(w), timeout: b.cfg.WriteTimeout,
+		header: b.framers.header, warn: b.warnNoDeadline})
 }
 
 // setUp makes s ready to stream: registered, with its topics, and with
@@ -156,17 +160,25 @@ func (b *Broker) setUp(ctx context.Context, r *http.Request, s *subscriber, topi
 	return b.firstPage(ctx, after)
 }
 
-// run streams to s until ctx ends.
-func (b *Broker) run(ctx context.Context, s *subscriber, start backlog, resume bool, w streamWriter, r *http.Request) {
-	var feeder sync.WaitGroup
-	feeder.Go(func() { b.feed(ctx, s, start, resume) })
-	s.stream.serve(ctx, w, r)
-	s.cancel() // serve returns after ctx ended, unless r3labs refused to start: stop the feeder
-	feeder.Wait()
-	// Removed only now that r3labs has deregistered the subscriber and
-	// nothing publishes to the stream any more.
+// run streams to s until ctx ends or a write fails; either way the
+// stream ends, and s leaves the broker.
+func (b *Broker) run(ctx context.Context, s *subscriber, start backlog, resume bool, sk sink) {
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { sk.abort(); close(aborted) })
+	_ = b.write(ctx, s, start, resume, sk)
+	s.cancel()
+	// A late abort must not set a past deadline on a connection that
+	// net/http may reuse: wait for it to finish before returning.
+	if !stop() {
+		<-aborted
+	}
 	b.unregister(s)
-	s.stream.remove()
+}
+
+func (b *Broker) warnNoDeadline() {
+	b.warnOnce.Do(func() {
+		b.logger.Warn("sse: the ResponseWriter does not support write deadlines; a stuck client holds its stream until the client goes")
+	})
 }
 
 // parseTopics parses a list of topic patterns into a set. Internal channel

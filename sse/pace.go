@@ -22,10 +22,9 @@ import (
 // deadline, so a stalled client delays the node's events by maxPaceWait at
 // most, once, and a burst reaches the clients that keep up whole.
 //
-// It reads how many events wait for a subscriber (fill) and polls it: the
-// stream's progress tokens belong to its backlog writer. A subscriber that
-// is not live yet (its backlog writer has not caught up) is paced by its
-// pending queue, which is bounded by the same buffer size.
+// It reads how many events wait for a subscriber (fill) and polls it. A
+// subscriber that is not live yet (its writer has not caught up with the
+// backlog) is paced by its pending queue, bounded by the same buffer size.
 const (
 	maxPaceWait  = 250 * time.Millisecond
 	paceForget   = 10 * time.Second
@@ -39,32 +38,24 @@ type pacer struct {
 	pruned time.Time                 // when gaveUp was last rid of old entries
 }
 
-// fill returns how many events wait for s: taken by its stream and not yet
-// written once it is live, in its pending queue before (its backlog writer
-// drains that queue as its stream writes). ok is false for a stream that
-// nothing drains (one without a connection, in a benchmark): no use
-// waiting for it. A stream that is not live may not be set yet: live,
-// read under s.mu, says that it is.
-func (s *subscriber) fill() (n int64, ok bool) {
+// fill returns how many events wait for s: queued for its writer and not
+// yet taken once it is live, in its pending queue before (its writer
+// drains that queue after the backlog). A stream that is not live may not
+// have its writer yet: live, read under s.mu, says that it is.
+func (s *subscriber) fill() int64 {
 	s.mu.Lock()
 	live, pending := s.live, len(s.pending)
 	s.mu.Unlock()
 	if !live {
-		return int64(pending), true
+		return int64(pending)
 	}
-	select {
-	case <-s.stream.attached:
-		return s.stream.queued.Load(), true
-	default:
-		return 0, false
-	}
+	return int64(len(s.out))
 }
 
 // overPace reports whether s's buffer is full enough (three quarters) that
 // Publish should wait for it to drain.
 func (b *Broker) overPace(s *subscriber) bool {
-	n, ok := s.fill()
-	return ok && n >= int64(b.cfg.BufferSize-b.cfg.BufferSize/4)
+	return s.fill() >= int64(b.cfg.BufferSize-b.cfg.BufferSize/4)
 }
 
 // pace waits for the buffers of full to drain to a quarter, within
@@ -90,7 +81,7 @@ func (b *Broker) pace(full []*subscriber) {
 		if at, ok := p.gaveUp[s]; ok && now.Sub(at) <= paceForget {
 			continue
 		}
-		for n, _ := s.fill(); n > low; n, _ = s.fill() {
+		for s.fill() > low {
 			if b.ctx.Err() != nil {
 				return
 			}

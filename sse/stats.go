@@ -6,7 +6,7 @@ package sse
 // EventsDelivered counts events queued on streams, once per stream:
 // live events and the backlog of resumed streams. Pings and reset events
 // are not counted.
-func (b *Broker) EventsDelivered() uint64 { return b.streams.delivered.Load() }
+func (b *Broker) EventsDelivered() uint64 { return b.delivered.Load() }
 
 // EventsDropped counts events a subscriber could not take because it had
 // fallen BufferSize events behind. Each one ended that subscriber's

@@ -8,12 +8,13 @@ import (
 )
 
 // subscriber is one SSE connection. Until its backlog is written it is not
-// live: published events wait in pending (bounded) and its feeder writes
-// them after the backlog. Once live, Publish queues events on its stream
-// directly. Either way Publish never waits for it: when it cannot take an
-// event it is evicted, its stream ends and the client resumes by id.
+// live: published events wait in pending (bounded) and its writer writes
+// them after the backlog. Once live, Publish queues their frames on out,
+// which its writer takes. Either way Publish never waits for it: when it
+// cannot take an event it is evicted, its stream ends and the client
+// resumes by id.
 type subscriber struct {
-	stream    *stream
+	out       chan *wire                // live frames for the writer; BufferSize of them
 	cancel    context.CancelFunc        // ends the connection
 	done      <-chan struct{}           // closed when the connection's context ends
 	channelID string                    // "" for a /v1/events stream
@@ -42,27 +43,34 @@ type subscriber struct {
 	floor presence.Position
 }
 
-// offer hands ev to s without blocking. w is ev in wire form, built on
-// first use. It returns false when s cannot keep up and must be evicted.
-func (s *subscriber) offer(ev presence.Event, w func() *wire) bool {
+// offer hands ev to s without blocking. f is ev in wire form, built on
+// first use (nil once the broker is closed). sent says that the frame was
+// queued for the writer; ok false that s cannot keep up and must be
+// evicted.
+func (s *subscriber) offer(ev presence.Event, f func() *wire) (sent, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.floor.Less(ev.Position) {
-		return true // already written, or read from the log for s
+		return false, true // already written, or read from the log for s
 	}
 	if !s.live {
 		if len(s.pending) >= s.maxQueue {
-			return false
+			return false, false
 		}
 		s.pending = append(s.pending, ev)
-		return true
+		return false, true
 	}
-	if !s.stream.try(w().event()) {
-		return false
+	fr := f()
+	if fr == nil {
+		return false, true
 	}
-	s.stream.ss.delivered.Add(1)
+	select {
+	case s.out <- fr:
+	default:
+		return false, false
+	}
 	s.floor = ev.Position
-	return true
+	return true, true
 }
 
 // wants reports whether s is subscribed to a pattern that matches t.

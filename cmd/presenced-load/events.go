@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,7 @@ var (
 // clock.
 type rawSubscriber struct {
 	received    atomic.Int64
+	last        atomic.Int64 // when the newest event arrived, unix nanoseconds
 	lat         []time.Duration
 	sinceCommit []time.Duration
 	seen        map[int64]struct{} // the writes' send times: each is one change
@@ -37,6 +40,12 @@ type rawSubscriber struct {
 // open, and returns them; they read until ctx ends.
 func subscribe(ctx context.Context, base string, n int, topic func(i int) string, measure bool, wg *sync.WaitGroup) ([]*rawSubscriber, error) {
 	c := &http.Client{Transport: bearer{&http.Transport{MaxIdleConnsPerHost: n}}}
+	return subscribeURLs(ctx, c, n, func(i int) string { return base + "/v1/events?topic=" + topic(i) }, measure, wg)
+}
+
+// subscribeURLs opens n streams with c, stream i on url(i): those of
+// presenced or of a peer (-compare-url).
+func subscribeURLs(ctx context.Context, c *http.Client, n int, url func(i int) string, measure bool, wg *sync.WaitGroup) ([]*rawSubscriber, error) {
 	subs := make([]*rawSubscriber, n)
 	opened := make(chan error, n)
 	for i := range n {
@@ -45,7 +54,7 @@ func subscribe(ctx context.Context, base string, n int, topic func(i int) string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?topic="+topic(i), nil)
+			req, _ := http.NewRequestWithContext(ctx, "GET", url(i), nil)
 			res, err := c.Do(req)
 			if err != nil || res.StatusCode != 200 {
 				opened <- fmt.Errorf("subscribe: %v %v", res, err)
@@ -62,11 +71,12 @@ func subscribe(ctx context.Context, base string, n int, topic func(i int) string
 				if !bytes.HasPrefix(line, []byte("data:")) {
 					continue
 				}
+				now := time.Now()
 				s.received.Add(1)
+				s.last.Store(now.UnixNano())
 				if !measure {
 					continue
 				}
-				now := time.Now()
 				if j := bytes.Index(line, atKey); j >= 0 {
 					rest := line[j+len(atKey):]
 					if k := bytes.IndexByte(rest, '"'); k > 0 {
@@ -98,17 +108,27 @@ func subscribe(ctx context.Context, base string, n int, topic func(i int) string
 	return subs, nil
 }
 
-// write makes rate presence changes per second through base for d, spread
-// over agents, each carrying its send time; it returns how many it made.
-// Each PUT's round trip goes to put: the part of write→receive spent
-// before the answer (pool wait, transaction, commit).
-func write(ctx context.Context, o options, base string, rate int, d time.Duration, put *latencies) (int64, error) {
-	agents := o.agents
-	const writers = 16
+// publishFunc publishes event i with body, which carries its send time.
+type publishFunc func(ctx context.Context, i int, body string) error
+
+// viaPresence publishes event i as a presence change of agent i%agents
+// through the node at base.
+func viaPresence(base string, agents int) publishFunc {
+	put := viaHTTPBody(base, httpClient(writers))
+	return func(ctx context.Context, i int, body string) error { return put(ctx, agentID(i%agents), body) }
+}
+
+// writers is the number of concurrent publishers of the event scenarios.
+const writers = 16
+
+// write publishes rate events per second for d, each carrying its send
+// time, and returns how many it made and when the last one was sent. Each
+// publish's round trip goes to put: the part of write→receive spent
+// before the answer (for presenced: pool wait, transaction, commit).
+func write(ctx context.Context, o options, publish publishFunc, rate int, d time.Duration, put *latencies) (made int64, last time.Time, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	c := httpClient(writers)
-	var made atomic.Int64
+	var n, lastSent atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	interval := time.Duration(float64(time.Second) * writers / float64(rate))
@@ -139,9 +159,9 @@ func write(ctx context.Context, o options, base string, rate int, d time.Duratio
 				if flip = !flip; flip {
 					status = "available"
 				}
-				body := fmt.Sprintf(`{"status":"%s","message":"%d"}`, status, time.Now().UnixNano())
 				sent := time.Now()
-				err := viaHTTPBody(base, c)(ctx, agentID(i%agents), body)
+				body := fmt.Sprintf(`{"status":"%s","message":"%d"}`, status, sent.UnixNano())
+				err := publish(ctx, i, body)
 				put.add(time.Since(sent))
 				if err != nil {
 					if ctx.Err() == nil {
@@ -149,45 +169,98 @@ func write(ctx context.Context, o options, base string, rate int, d time.Duratio
 					}
 					return
 				}
-				made.Add(1)
+				n.Add(1)
+				for {
+					l := lastSent.Load()
+					if l >= sent.UnixNano() || lastSent.CompareAndSwap(l, sent.UnixNano()) {
+						break
+					}
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
-	return made.Load(), nil
+	return n.Load(), time.Unix(0, lastSent.Load()), nil
 }
 
-// fanout writes rate changes/s through node A for d while subs subscribers
-// on node B follow topic(i), and reports deliveries and latency.
-func fanout(ctx context.Context, e *env, o options, subs, rate int, d time.Duration, topic func(int) string, wantPerEvent int) error {
+// load is one fan-out run: subs subscribers of every event, rate events/s.
+type load struct{ subs, rate int }
+
+// fanout runs l against presenced in the shape asked (1: the writes and
+// the subscribers on one node, 2: writes through node A, subscribers on
+// node B) and reports deliveries, latency and the nodes' CPU.
+func fanout(ctx context.Context, e *env, o options, shape int, l load, topic func(int) string) error {
 	a, err := e.startNode(ctx)
 	if err != nil {
 		return err
 	}
-	b, err := e.startNode(ctx)
+	b := a
+	if shape == 2 {
+		if b, err = e.startNode(ctx); err != nil {
+			a.stop()
+			return err
+		}
+	}
+	defer func() {
+		a.stop()
+		if b != a {
+			b.stop()
+		}
+	}()
+	where := "on node B, writes through node A"
+	if shape == 1 {
+		where = "and writes on one node"
+	}
+	r := trial{
+		label: fmt.Sprintf("presenced, %d subscribers × %d changes/s, subscribers %s", l.subs, l.rate, where),
+		subscribe: func(ctx context.Context, wg *sync.WaitGroup) ([]*rawSubscriber, error) {
+			return subscribe(ctx, b.url, l.subs, topic, true, wg)
+		},
+		publish: viaPresence(a.url, o.agents),
+		commit:  true,
+		procs:   []proc{a.proc()},
+	}
+	if b != a {
+		r.procs = append(r.procs, b.proc())
+	}
+	return r.measure(ctx, o, l)
+}
+
+// trial is one measured fan-out against one server.
+type trial struct {
+	label     string
+	subscribe func(ctx context.Context, wg *sync.WaitGroup) ([]*rawSubscriber, error)
+	publish   publishFunc
+	commit    bool   // the events carry their commit time (presenced)
+	procs     []proc // whose CPU is reported: the nodes, the peer's process with -compare-pid
+}
+
+// measure opens the subscribers, publishes for o.duration, waits up to
+// 10 s for every delivery and prints the figures.
+func (r trial) measure(ctx context.Context, o options, l load) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ss, err := r.subscribe(sctx, &wg)
 	if err != nil {
 		return err
 	}
-	defer func() { a.stop(); b.stop() }()
-	sctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	ss, err := subscribe(sctx, b.url, subs, topic, true, &wg)
-	if err != nil {
-		cancel()
-		return err
+	cpu0 := make([]time.Duration, len(r.procs))
+	for i, p := range r.procs {
+		cpu0[i] = p.cpu()
 	}
 	start := time.Now()
 	var put latencies
-	made, err := write(ctx, o, a.url, rate, d, &put)
+	made, last, err := write(ctx, o, r.publish, l.rate, o.duration, &put)
 	elapsed := time.Since(start)
 	if err != nil {
-		cancel()
 		return err
 	}
-	want := made * int64(wantPerEvent)
+	want := made * int64(l.subs)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var got int64
@@ -199,45 +272,106 @@ func fanout(ctx context.Context, e *env, o options, subs, rate int, d time.Durat
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	busy := make([]string, len(r.procs))
+	var cpu time.Duration
+	for i, p := range r.procs {
+		used := p.cpu() - cpu0[i]
+		cpu += used
+		busy[i] = fmt.Sprintf("%.2f", used.Seconds()/time.Since(start).Seconds())
+	}
 	cancel()
 	wg.Wait()
 	var got, duplicates int64
 	var lat, commit latencies
+	var newest int64
 	for _, s := range ss {
 		got += s.received.Load()
 		duplicates += s.duplicates
 		lat.addAll(s.lat)
 		commit.addAll(s.sinceCommit)
+		newest = max(newest, s.last.Load())
 	}
-	// want counts the writes answered; one cut off by the end of the run
-	// may still have committed, so got may exceed it. Duplicates are
-	// counted by the writes' unique send times.
-	fmt.Printf("%d subscribers on node B, %d changes/s asked through node A: %.0f changes/s made, %.0f deliveries/s, %d of %d deliveries made, %d duplicates\n",
-		subs, rate, float64(made)/elapsed.Seconds(), float64(got)/elapsed.Seconds(), got, want, duplicates)
-	fmt.Printf("  PUT round trip:         %s\n", put.summary())
+	// want counts the publishes answered; one cut off by the end of the
+	// run may still have committed, so got may exceed it. Duplicates are
+	// counted by the publishes' unique send times.
+	fmt.Printf("%s:\n  %.0f published/s, %.0f deliveries/s, %d of %d deliveries made, %d duplicates; the last %s after the last publish\n",
+		r.label, float64(made)/elapsed.Seconds(), float64(got)/elapsed.Seconds(), got, want, duplicates,
+		round(time.Unix(0, newest).Sub(last)))
+	if len(r.procs) > 0 && got > 0 {
+		// CPU per delivery holds still on a busy machine, where latency
+		// does not: compare it across runs made at different loads.
+		fmt.Printf("  server CPU:             %s cores; %.1f µs per delivery (writes included)\n",
+			strings.Join(busy, " + "), float64(cpu.Microseconds())/float64(got))
+	}
+	fmt.Printf("  publish round trip:     %s\n", put.summary())
 	fmt.Printf("  write→receive latency:  %s\n", lat.summary())
-	fmt.Printf("  commit→receive latency: %s\n", commit.summary())
+	if r.commit {
+		fmt.Printf("  commit→receive latency: %s\n", commit.summary())
+	}
 	return nil
 }
 
-// scenarioEvents: (a) 500 changes/s with 100 subscribers on another node
-// receiving all of them (targets: p50 ≤ 5 ms, p99 ≤ 50 ms).
-func scenarioEvents(ctx context.Context, e *env, o options) error {
-	return fanout(ctx, e, o, o.subscribers, 500, o.duration, func(int) string { return "agents.*.presence" }, o.subscribers)
+// shapes returns the node shapes of o.nodes, one node first by default.
+func (o options) shapes() []int {
+	var out []int
+	for _, f := range strings.Split(o.nodes, ",") {
+		switch strings.TrimSpace(f) {
+		case "1":
+			out = append(out, 1)
+		case "2":
+			out = append(out, 2)
+		}
+	}
+	return out
 }
 
-// scenarioFanout: (b) 1,000 subscribers × 100 events/s (p99 ≤ 100 ms) and
-// 5,000 subscribers × 20 events/s (p99 ≤ 250 ms), every delivery made.
+// scenarioEvents: (a) 500 changes/s with 100 subscribers receiving all of
+// them (targets: p50 ≤ 5 ms, p99 ≤ 50 ms), in each shape of -nodes.
+func scenarioEvents(ctx context.Context, e *env, o options) error {
+	for _, shape := range o.shapes() {
+		if err := fanout(ctx, e, o, shape, load{o.subscribers, 500}, func(int) string { return "agents.*.presence" }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fanoutLoads are the loads of the fanout scenario and their targets.
+var fanoutLoads = []struct {
+	load
+	target string
+}{
+	{load{1000, 100}, "p99 ≤ 60 ms"},
+	{load{5000, 20}, "p99 ≤ 250 ms; with -cpu-hog: p99 ≤ 1 s, the last within 2 s of the last publish"},
+	{load{10_000, 10}, "p99 ≤ 500 ms"},
+}
+
+// scenarioFanout: (b) every subscriber on agents.*.presence, every
+// delivery made, at each load of fanoutLoads, in each shape of -nodes and,
+// with -compare-url, against the peer right after.
 func scenarioFanout(ctx context.Context, e *env, o options) error {
 	all := func(int) string { return "agents.*.presence" }
-	if err := fanout(ctx, e, o, 1000, 100, o.duration, all, 1000); err != nil {
-		return err
+	for _, l := range fanoutLoads {
+		if o.loads != "" && !slices.Contains(strings.Split(o.loads, ","), fmt.Sprintf("%dx%d", l.subs, l.rate)) {
+			continue
+		}
+		fmt.Printf("-- %d subscribers × %d events/s (target %s)\n", l.subs, l.rate, l.target)
+		for _, shape := range o.shapes() {
+			if err := fanout(ctx, e, o, shape, l.load, all); err != nil {
+				return err
+			}
+		}
+		if o.compareURL != "" {
+			if err := comparePeer(ctx, o, l.load); err != nil {
+				return err
+			}
+		}
 	}
-	return fanout(ctx, e, o, 5000, 20, o.duration, all, 5000)
+	return nil
 }
 
 // scenarioIdle: (c) 10,000 idle subscribers, the server's memory per
-// subscriber (target ≤ 40 KB), from the node's resident set size.
+// subscriber (target ≤ 36 KB), from the node's resident set size.
 func scenarioIdle(ctx context.Context, e *env, o options) error {
 	const n = 10_000
 	b, err := e.startNode(ctx)
@@ -269,7 +403,7 @@ func scenarioIdle(ctx context.Context, e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d idle subscribers: node RSS %d KB → %d KB = %.1f KB per subscriber; after a GC in the node %d KB → %d KB = %.1f KB per subscriber (target ≤ 40 KB)\n",
+	fmt.Printf("%d idle subscribers: node RSS %d KB → %d KB = %.1f KB per subscriber; after a GC in the node %d KB → %d KB = %.1f KB per subscriber (target ≤ 36 KB)\n",
 		n, before, after, float64(after-before)/n, beforeLive, afterLive, float64(afterLive-beforeLive)/n)
 	cancel()
 	wg.Wait()
