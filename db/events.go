@@ -30,16 +30,16 @@ func (db *DB) ReadEvents(ctx context.Context, after presence.Position, limit int
 		}
 		cut := presence.Position{Xid: uint64(check.PrunedXid), ID: check.PrunedID}
 		if after.Less(cut) {
-			return nil, presence.Errorf(presence.ERESET, "Event %s is older than the retention window; reload the state.", after)
+			return nil, presence.Errorf(presence.ERESET, "Event %s is older than the retention window.", after)
 		}
 		// The event at the cut itself was pruned; a reader there has every
 		// event after it.
 		atCut := after.Xid == cut.Xid && after.ID == cut.ID
 		if !check.OnHistory && !atCut {
-			return nil, presence.Errorf(presence.ERESET, "Event %s is not in this database's event log (lost in a failover, or from another database); reload the state.", after)
+			return nil, presence.Errorf(presence.ERESET, "Event %s is not in this database's event log (lost in a failover, or from another database).", after)
 		}
 		if check.Fenced {
-			return nil, presence.Errorf(presence.ERESET, "Events up to %s may include some lost in a failover; reload the state.", after)
+			return nil, presence.Errorf(presence.ERESET, "Events up to %s may include some lost in a failover.", after)
 		}
 	}
 	rows, err := db.q.EventListAfter(ctx, db.pool, dbsqlc.EventListAfterParams{

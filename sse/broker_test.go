@@ -325,10 +325,22 @@ func TestServeEvents_Reset(t *testing.T) {
 	if fr.Event != KindReset || fr.ID != evs[9].Position.String() {
 		t.Fatalf("got %+v, want a reset with the head's id %s", fr, evs[9].Position)
 	}
-	var env presence.Envelope
-	var body struct{ Reload bool }
-	if err := json.Unmarshal([]byte(fr.Data), &env); err != nil || json.Unmarshal(env.Body, &body) != nil || !body.Reload {
-		t.Errorf("reset data = %s", fr.Data)
+	// The message says why: the log's own reason (a failover's loss
+	// reads differently from retention), then what to do.
+	resetMessage := func(data string) string {
+		t.Helper()
+		var env presence.Envelope
+		var body struct {
+			Reload  bool
+			Message string
+		}
+		if err := json.Unmarshal([]byte(data), &env); err != nil || json.Unmarshal(env.Body, &body) != nil || !body.Reload {
+			t.Errorf("reset data = %s", data)
+		}
+		return body.Message
+	}
+	if m := resetMessage(fr.Data); !strings.Contains(m, "past the retention window") || !strings.Contains(m, "Reload the state") {
+		t.Errorf("reset message %q does not say why and what to do", m)
 	}
 	live := f.emit("agents.a1.presence", "presence", `{"after":"reset"}`)
 	ts.expectEvents(live) // one reset, then live
@@ -338,6 +350,8 @@ func TestServeEvents_Reset(t *testing.T) {
 	ahead := f.stream("/v1/events?topic=agents.a1.presence", future.String())
 	if fr := ahead.next(); fr.Event != KindReset || fr.ID != live.Position.String() {
 		t.Fatalf("got %+v, want a reset with the head's id %s", fr, live.Position)
+	} else if m := resetMessage(fr.Data); !strings.Contains(m, "past the head of the event log") {
+		t.Errorf("reset message %q for an id past the head", m)
 	}
 	live2 := f.emit("agents.a1.presence", "presence", `{"after":"future"}`)
 	ahead.expectEvents(live2)

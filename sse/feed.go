@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -18,15 +19,24 @@ import (
 // comma-separated as ?topic= takes them; the stream goes on live after it.
 const KindReset = "reset"
 
-// resetBody is the envelope body of the reset event.
-var resetBody = json.RawMessage(`{"reload":true,"message":"Events after the given id are past the retention window; reload state, then go on from this event."}`)
+// resetBody is the envelope body of the reset event: why the client's id
+// cannot be resumed from (past the retention window, lost in a failover,
+// past the log's head) and what to do.
+func resetBody(why string) json.RawMessage {
+	body, _ := json.Marshal(struct {
+		Reload  bool   `json:"reload"`
+		Message string `json:"message"`
+	}{true, why + " Reload the state, then go on from this event."})
+	return body
+}
 
 // backlog is the first page of a resumed stream, read before the stream
 // starts so that a log that cannot be read still gets an HTTP error.
 type backlog struct {
 	after  presence.Position // the page follows this position
 	events []presence.Event
-	reset  bool // the client's id was past retention; after is the log's head
+	reset  bool   // the client's id cannot be resumed from; after is the log's head
+	why    string // why not, for the reset event
 }
 
 // firstPage reads the first page after the client's last id. When the log
@@ -42,17 +52,21 @@ func (b *Broker) firstPage(ctx context.Context, after presence.Position) (backlo
 	case !pruned && (len(evs) > 0 || !b.Position().Less(after)):
 		return backlog{after: after, events: evs}, nil
 	}
+	why := presence.ErrorMessage(err)
 	head, err := b.cfg.Log.HeadPosition(ctx)
 	if err != nil {
 		return backlog{}, err
 	}
-	if !pruned && !head.Less(after) {
-		return backlog{after: after}, nil // written on a node further ahead; we catch up
+	if !pruned {
+		if !head.Less(after) {
+			return backlog{after: after}, nil // written on a node further ahead; we catch up
+		}
+		why = fmt.Sprintf("Event %s is past the head of the event log (a restored database, or another one).", after)
 	}
 	if evs, err = b.cfg.Log.ReadEvents(ctx, head, b.pageSize); err != nil {
 		return backlog{}, err
 	}
-	return backlog{after: head, events: evs, reset: true}, nil
+	return backlog{after: head, events: evs, reset: true, why: why}, nil
 }
 
 // write is a stream's writer: it writes the header, the backlog and the
@@ -92,7 +106,7 @@ func (b *Broker) write(ctx context.Context, s *subscriber, start backlog, resume
 func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, sk sink, tick <-chan time.Time) error {
 	if resume {
 		if start.reset {
-			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
+			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: KindReset, At: time.Now().UTC(), Body: resetBody(start.why)}
 			if err := writeFrames(sk, b.framers.backlog([]presence.Event{reset})); err != nil {
 				return err
 			}
