@@ -120,7 +120,7 @@ func TestSubscribe_Reset(t *testing.T) {
 	for range 5 {
 		evs = append(evs, s.emit("statuses", "status", `{}`))
 	}
-	s.log.prune(evs[3].Position)
+	s.log.Prune(evs[3].Position)
 	events := client.Subscribe(t.Context(), client.Options{BaseURL: s.srv.URL}, []string{"statuses"}, evs[0].Position.String())
 	ev := next(t, events)
 	if ev.Kind != client.KindReset || ev.ID != evs[4].Position.String() {

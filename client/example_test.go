@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/presencetest"
 	presencesse "github.com/presenced/presenced/sse"
 )
 
 func ExampleSubscribe() {
 	// A presenced event stream, in memory for the example.
-	log := &memLog{}
+	log := &presencetest.EventLog{}
 	broker := presencesse.New(presencesse.Config{Log: log, Logger: slog.New(slog.DiscardHandler)})
 	_ = broker.Open()
 	srv := httptest.NewServer(http.HandlerFunc(broker.ServeEvents))
@@ -28,15 +29,15 @@ func ExampleSubscribe() {
 	for broker.Subscribers() == 0 { // the example publishes once connected
 		time.Sleep(time.Millisecond)
 	}
-	broker.Publish(log.add("agents.john.doe.presence", "presence", `{"status_id":"available"}`))
-	broker.Publish(log.add("queues.sales", "queue", `{}`)) // another topic: not delivered
-	broker.Publish(log.add("agents.a2.presence", "presence", `{"status_id":"meal"}`))
+	broker.Publish(log.Add("agents.john.doe.presence", "presence", `{"status_id":"available"}`))
+	broker.Publish(log.Add("queues.sales", "queue", `{}`)) // another topic: not delivered
+	broker.Publish(log.Add("agents.a2.presence", "presence", `{"status_id":"meal"}`))
 
 	for range 2 {
 		ev := <-events
 		fmt.Println(ev.ID, ev.Kind, ev.Topic, string(ev.Body))
 	}
 	// Output:
-	// 901-1 presence agents.john.doe.presence {"status_id":"available"}
-	// 903-3 presence agents.a2.presence {"status_id":"meal"}
+	// 5000000003-7 presence agents.john.doe.presence {"status_id":"available"}
+	// 5000000009-21 presence agents.a2.presence {"status_id":"meal"}
 }

@@ -1,79 +1,24 @@
 package client_test
 
 import (
-	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/presencetest"
 	presencesse "github.com/presenced/presenced/sse"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// memLog is an in-memory presence.EventLog.
-type memLog struct {
-	mu     sync.Mutex
-	events []presence.Event
-	pruned presence.Position
-	n      int64
-}
-
-func (l *memLog) add(topic, kind, body string) presence.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n++
-	ev := presence.Event{
-		Position: presence.Position{Xid: 900 + uint64(l.n), ID: l.n},
-		Topic:    topic,
-		Kind:     kind,
-		At:       time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(l.n) * time.Second),
-		Body:     json.RawMessage(body),
-	}
-	l.events = append(l.events, ev)
-	return ev
-}
-
-func (l *memLog) prune(p presence.Position) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.pruned = p
-	i := sort.Search(len(l.events), func(i int) bool { return p.Less(l.events[i].Position) })
-	l.events = slices.Clone(l.events[i:])
-}
-
-func (l *memLog) ReadEvents(ctx context.Context, after presence.Position, limit int) ([]presence.Event, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if after.Less(l.pruned) {
-		return nil, presence.Errorf(presence.ERESET, "Position %s is past the retention window.", after)
-	}
-	i := sort.Search(len(l.events), func(i int) bool { return after.Less(l.events[i].Position) })
-	return slices.Clone(l.events[i:min(len(l.events), i+limit)]), nil
-}
-
-func (l *memLog) HeadPosition(ctx context.Context) (presence.Position, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.events) == 0 {
-		return l.pruned, nil
-	}
-	return l.events[len(l.events)-1].Position, nil
-}
+func TestMain(m *testing.M) { presencetest.Main(m) }
 
 // server is a broker behind an httptest server.
 type server struct {
-	log    *memLog
+	log    *presencetest.EventLog
 	broker *presencesse.Broker
 	srv    *httptest.Server
 	mu     sync.Mutex // emit appends and publishes in one step, like the listener
@@ -93,7 +38,7 @@ func (s *server) cut() {
 }
 
 func newServer(tb testing.TB) *server {
-	s := &server{log: &memLog{}}
+	s := &server{log: &presencetest.EventLog{}}
 	s.broker = presencesse.New(presencesse.Config{Log: s.log, Logger: slog.New(slog.DiscardHandler)})
 	if err := s.broker.Open(); err != nil {
 		tb.Fatal(err)
@@ -121,7 +66,7 @@ func newServer(tb testing.TB) *server {
 func (s *server) emit(topic, kind, body string) presence.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ev := s.log.add(topic, kind, body)
+	ev := s.log.Add(topic, kind, body)
 	s.broker.Publish(ev)
 	return ev
 }

@@ -175,9 +175,8 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// Pool exposes the pool to the parts of package db that need raw access
-// (listener, migrations) and to benchmarks that measure the direct ceiling.
-func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+// PoolStat returns the statistics of the connection pool, for the metrics.
+func (db *DB) PoolStat() *pgxpool.Stat { return db.pool.Stat() }
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }

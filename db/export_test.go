@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	presence "github.com/presenced/presenced"
 )
 
@@ -32,3 +34,8 @@ var WindowStart = windowStart
 
 // EmptyCursor is a window read's cursor before its first page.
 var EmptyCursor = cursor{}
+
+// Pool gives the tests of package db_test the services' own pool: to set
+// the scene in SQL and to watch the pool itself. Outside the tests nothing
+// reaches it (DB.PoolStat serves the metrics).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }

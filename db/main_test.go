@@ -2,25 +2,14 @@ package db_test
 
 import (
 	"context"
-	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
-func TestMain(m *testing.M) {
-	code := dbtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goroutine leak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { presencetest.Main(m, dbtest.Stop) }
 
 var ctx = context.Background()
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,29 +30,12 @@ const benchSessions = 10_000
 // exactly what the heartbeat's synchronous_commit = off saves.
 func mustOpenDurableDB(b *testing.B) *db.DB {
 	b.Helper()
-	dir, err := os.MkdirTemp("", "presenced-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o711); err != nil { // the cluster runs as postgres when we are root
-		b.Fatal(err)
-	}
-	c, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler),
-		Settings: map[string]string{"max_connections": "200"}})
+	c, err := pgcluster.StartDatabase(ctx, pgcluster.Config{Logger: slog.New(slog.DiscardHandler),
+		Settings: map[string]string{"max_connections": "200"}}, "bench")
 	if err != nil {
 		b.Skipf("no PostgreSQL for the benchmark: %v", err)
 	}
 	b.Cleanup(func() { _ = c.Stop() })
-	conn, err := pgx.Connect(ctx, c.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE bench")
-	_ = conn.Close(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
 	d := db.NewDB(c.DatabaseURL("bench"))
 	d.Logger = slog.New(slog.DiscardHandler)
 	if err := d.Open(ctx); err != nil {

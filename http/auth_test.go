@@ -339,7 +339,7 @@ func TestCORSAllowsConfiguredOriginsOnly(t *testing.T) {
 func TestInternalErrorsLeakNothing(t *testing.T) {
 	t.Parallel()
 	s := mustOpenServer(t, func(s *presencehttp.Server) { s.Logger = slog.New(slog.DiscardHandler) })
-	if _, err := s.db.Pool().Exec(t.Context(), `DROP VIEW report.spells; DROP TABLE spells CASCADE`); err != nil {
+	if _, err := s.sql().Exec(t.Context(), `DROP VIEW report.spells; DROP TABLE spells CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := s.do("GET", "/v1/spells", "")

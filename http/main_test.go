@@ -5,28 +5,19 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
 	presencehttp "github.com/presenced/presenced/http"
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
-func TestMain(m *testing.M) {
-	code := dbtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goroutine leak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { presencetest.Main(m, dbtest.Stop) }
 
 // positionStub stands in for the SSE broker's position in ETag tests.
 type positionStub struct{ pos presence.Position }
@@ -80,6 +71,10 @@ func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServe
 	t.Cleanup(func() { _ = s.Close(t.Context()) })
 	return &testServer{Server: s, t: t, events: stub, db: d, adminID: admin.ID}
 }
+
+// sql returns a pool on the server's database for SQL behind the
+// services' back (dbtest.MustOpenPool).
+func (s *testServer) sql() *pgxpool.Pool { return dbtest.MustOpenPool(s.t, s.db.URL) }
 
 // do sends a request and returns the status and the decoded JSON body. It
 // sends testAdminToken unless header names an Authorization ("" for none).

@@ -2,18 +2,17 @@ package http_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	presence "github.com/presenced/presenced"
 	presencehttp "github.com/presenced/presenced/http"
+	"github.com/presenced/presenced/internal/presencetest"
 	"github.com/presenced/presenced/metrics"
 )
 
@@ -43,24 +42,13 @@ func TestRequestIDIsEchoedWhenSaneAndMadeOtherwise(t *testing.T) {
 }
 
 // syncBuffer is a log sink the server writes to from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type syncBuffer struct{ presencetest.SyncBuffer }
 
 // lines returns the JSON log lines with the given message.
 func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -104,9 +92,7 @@ func TestAccessLogNamesRequestRouteTokenAndNeverTheQuery(t *testing.T) {
 	if refused == nil || refused["level"] != "INFO" || refused["token_id"] != nil || !madeRequestID.MatchString(refused["request_id"].(string)) {
 		t.Fatalf("access log of a refusal: %v", refused)
 	}
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
-	if strings.Contains(logs.buf.String(), "secret-in-query") {
+	if strings.Contains(logs.String(), "secret-in-query") {
 		t.Fatal("the query string reached the log")
 	}
 }
@@ -115,7 +101,7 @@ func TestInternalErrorLogCarriesTheRequestID(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	s := mustOpenServer(t, func(s *presencehttp.Server) { s.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
-	if _, err := s.db.Pool().Exec(t.Context(), `DROP VIEW report.spells; DROP TABLE spells CASCADE`); err != nil {
+	if _, err := s.sql().Exec(t.Context(), `DROP VIEW report.spells; DROP TABLE spells CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	code, _, _ := s.do("GET", "/v1/spells", "", "X-Request-Id", "req-500")

@@ -21,6 +21,7 @@ import (
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/db/pgcluster"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // haPair is a primary and a streaming standby of it, private to one test,
@@ -49,11 +50,10 @@ func startHAPair(t *testing.T, sync bool) *haPair {
 	settings := map[string]string{"fsync": "off", "full_page_writes": "off", "max_connections": "100",
 		"wal_sender_timeout": "5s", "wal_receiver_status_interval": "1s"}
 	p := &haPair{}
-	if p.primary, err = pgcluster.Start(ctx, pgcluster.Config{DataDir: filepath.Join(dir, "primary"), Settings: settings, Logger: quiet}); err != nil {
+	if p.primary, err = pgcluster.StartDatabase(ctx, pgcluster.Config{DataDir: filepath.Join(dir, "primary"), Settings: settings, Logger: quiet}, "presenced"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.primary.Stop() })
-	mustExec(t, p.primary.URL(), "CREATE DATABASE presenced")
 	if p.standby, err = pgcluster.Start(ctx, pgcluster.Config{DataDir: filepath.Join(dir, "standby"), StandbyOf: p.primary,
 		Settings: settings, Logger: quiet}); err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func openHANodes(t *testing.T, url string, agents []string) []*node.Node {
 	// Short heartbeats, so that the sweeper's work shows within the test.
 	cfg := node.Config{Addr: "127.0.0.1:0", DatabaseURL: url, AdminToken: adminToken, Logger: quiet,
 		HeartbeatInterval: 400 * time.Millisecond, MaxMissedHeartbeats: 1}
-	nodes := []*node.Node{mustOpenNodeWith(t, cfg), mustOpenNodeWith(t, cfg)}
+	nodes := []*node.Node{nodetest.MustOpenConfig(t, cfg), nodetest.MustOpenConfig(t, cfg)}
 	for _, a := range agents {
 		if code := request(t, "POST", nodes[0].URL()+"/v1/agents", `{"id": "`+a+`"}`); code != 201 {
 			t.Fatalf("create agent %s: %d", a, code)
@@ -644,7 +644,7 @@ func TestFailoverAsynchronousCommitOrder(t *testing.T) {
 		t.Skip("starts two PostgreSQL servers")
 	}
 	p := startHAPair(t, false)
-	nodes := []*node.Node{mustOpenNode(t, p.url, ""), mustOpenNode(t, p.url, "")}
+	nodes := []*node.Node{nodetest.MustOpen(t, p.url), nodetest.MustOpen(t, p.url)}
 	for _, a := range []string{"a1", "a2"} {
 		callURL(t, "POST", nodes[0].URL()+"/v1/agents", `{"id": "`+a+`"}`, 201)
 	}

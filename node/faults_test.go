@@ -15,6 +15,7 @@ import (
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/db/pgcluster"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // logRecorder keeps the log records of a node, for tests of what it logs.
@@ -71,20 +72,11 @@ func privateCluster(t *testing.T) (*pgcluster.Cluster, pgcluster.Config) {
 		t.Fatal(err)
 	}
 	cfg := pgcluster.Config{DataDir: dir, Logger: quiet, Settings: map[string]string{"fsync": "off"}}
-	cluster, err := pgcluster.Start(t.Context(), cfg)
+	cluster, err := pgcluster.StartDatabase(t.Context(), cfg, "presenced")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cluster.Stop() })
-	conn, err := pgx.Connect(t.Context(), cluster.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Exec(t.Context(), "CREATE DATABASE presenced")
-	conn.Close(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	return cluster, cfg
 }
 
@@ -97,11 +89,7 @@ func TestPostgresOutage(t *testing.T) {
 	cluster, cfg := privateCluster(t)
 	url := cluster.DatabaseURL("presenced")
 	logs := &logRecorder{}
-	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: url, AdminToken: adminToken, Logger: slog.New(logs)})
-	if err := n.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
+	n := nodetest.MustOpenConfig(t, node.Config{DatabaseURL: url, Logger: slog.New(logs)})
 	if code := request(t, "POST", n.URL()+"/v1/agents", `{"id": "a1"}`); code != 201 {
 		t.Fatal(code)
 	}
@@ -170,7 +158,7 @@ func TestPostgresOutage(t *testing.T) {
 func TestBacklogBurstDropsNoSubscriberThatKeepsUp(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	n := mustOpenNode(t, url, "")
+	n := nodetest.MustOpen(t, url)
 	const subs, burst = 3, 3000
 	var all []*subscriber
 	for range subs {

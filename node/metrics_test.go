@@ -10,6 +10,7 @@ import (
 
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // scrapeMetrics reads a node's /metrics with the admin token.
@@ -43,7 +44,7 @@ func metric(text, name string) float64 {
 // and its pool, from the real parts.
 func TestNodeMetricsShowStreamsListenerAndPool(t *testing.T) {
 	t.Parallel()
-	n := mustOpenNode(t, dbtest.NewDatabase(t), "")
+	n := nodetest.MustOpen(t, dbtest.NewDatabase(t))
 	s := subscribe(t, n.URL(), []string{"agents.*.presence"}, "")
 	waitSubscribed(t, n, 1)
 	request(t, "POST", n.URL()+"/v1/agents", `{"id": "a1"}`)

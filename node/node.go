@@ -151,7 +151,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.Metrics.Logger = log
 	n.Metrics.RegisterStreams(n.Broker)
 	n.Metrics.RegisterListener(n.Listener)
-	n.Metrics.RegisterPool(n.DB.Pool().Stat)
+	n.Metrics.RegisterPool(n.DB.PoolStat)
 
 	n.Pruner = db.NewPruner(n.DB, n.Config.EventRetention)
 	n.Pruner.OnPrune = n.Metrics.ObservePrune

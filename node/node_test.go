@@ -7,49 +7,25 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/internal/presencetest"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
-func TestMain(m *testing.M) {
-	code := dbtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goroutine leak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { presencetest.Main(m, dbtest.Stop) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
 // adminToken is the bootstrap admin token every test node is started with.
-const adminToken = "node-test-admin-token-0123456789abcdef0123456789"
-
-// mustOpenNode starts a node on url and closes it when t ends.
-func mustOpenNode(t *testing.T, url string, addr string) *node.Node {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	n := node.New(node.Config{Addr: addr, DatabaseURL: url, AdminToken: adminToken, Logger: quiet})
-	if err := n.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
-}
+const adminToken = nodetest.AdminToken
 
 func put(t *testing.T, base, path, body string) {
 	t.Helper()
@@ -161,7 +137,7 @@ func waitSubscribed(t *testing.T, n *node.Node, want int) {
 func TestThreeNodes(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	a, b, c := mustOpenNode(t, url, ""), mustOpenNode(t, url, ""), mustOpenNode(t, url, "")
+	a, b, c := nodetest.MustOpen(t, url), nodetest.MustOpen(t, url), nodetest.MustOpen(t, url)
 	onB := subscribe(t, b.URL(), []string{"agents.*.presence"}, "")
 	onC := subscribe(t, c.URL(), []string{"agents.a1.presence"}, "")
 	waitSubscribed(t, b, 1)
@@ -199,7 +175,7 @@ func TestThreeNodes(t *testing.T) {
 func TestResumeOnAnotherNode(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	a, b, c := mustOpenNode(t, url, ""), mustOpenNode(t, url, ""), mustOpenNode(t, url, "")
+	a, b, c := nodetest.MustOpen(t, url), nodetest.MustOpen(t, url), nodetest.MustOpen(t, url)
 	first := subscribe(t, b.URL(), []string{"agents.*.presence"}, "")
 	waitSubscribed(t, b, 1)
 	request(t, "POST", a.URL()+"/v1/agents", `{"id": "a1"}`)
@@ -222,8 +198,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 func TestNodeRestart(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	a := mustOpenNode(t, url, "")
-	b := mustOpenNode(t, url, "")
+	a := nodetest.MustOpen(t, url)
+	b := nodetest.MustOpen(t, url)
 	addr := strings.TrimPrefix(b.URL(), "http://")
 	sub := subscribe(t, b.URL(), []string{"agents.*.presence"}, "")
 	waitSubscribed(t, b, 1)
@@ -236,7 +212,7 @@ func TestNodeRestart(t *testing.T) {
 	for _, s := range []string{"busy", "break"} { // while node B is down
 		put(t, a.URL(), "/v1/agents/a1/presence", `{"status": "`+s+`"}`)
 	}
-	mustOpenNode(t, url, addr) // B comes back on the same address
+	nodetest.MustOpenConfig(t, node.Config{DatabaseURL: url, Addr: addr}) // B comes back on the same address
 	put(t, a.URL(), "/v1/agents/a1/presence", `{"status": "meal"}`)
 	got := statuses(t, sub.waitFor(t, "presence", 4, 15*time.Second))
 	time.Sleep(100 * time.Millisecond)
@@ -249,7 +225,7 @@ func TestNodeRestart(t *testing.T) {
 func TestChannelTopicsChangeAcrossNodes(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	a, b := mustOpenNode(t, url, ""), mustOpenNode(t, url, "")
+	a, b := nodetest.MustOpen(t, url), nodetest.MustOpen(t, url)
 	for _, id := range []string{"a1", "a2"} {
 		request(t, "POST", a.URL()+"/v1/agents", `{"id": "`+id+`"}`)
 	}
@@ -312,10 +288,11 @@ func TestChannelTopicsChangeAcrossNodes(t *testing.T) {
 func TestSubscriberGetsEveryEventOnceWhateverTheCommitOrder(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	a, b := mustOpenNode(t, url, ""), mustOpenNode(t, url, "")
+	a, b := nodetest.MustOpen(t, url), nodetest.MustOpen(t, url)
 	sub := subscribe(t, b.URL(), []string{"admin"}, "")
 	waitSubscribed(t, b, 1)
 
+	pool := dbtest.MustOpenPool(t, a.DB.URL) // the writers: raw transactions on node A's database
 	const writers, perWriter = 16, 15
 	var mu sync.Mutex
 	committed := map[string]bool{}
@@ -326,7 +303,7 @@ func TestSubscriberGetsEveryEventOnceWhateverTheCommitOrder(t *testing.T) {
 			defer wg.Done()
 			for i := range perWriter {
 				key := fmt.Sprintf("w%d-%d", w, i)
-				tx, err := a.DB.Pool().Begin(t.Context())
+				tx, err := pool.Begin(t.Context())
 				if err != nil {
 					t.Error(err)
 					return

@@ -17,6 +17,7 @@ import (
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/db/pgcluster"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // startBouncer starts PgBouncer in transaction mode in front of the server
@@ -81,7 +82,7 @@ func TestAPIThroughPgBouncer(t *testing.T) {
 	}
 	direct := dbtest.NewDatabase(t)
 	pooled := startBouncer(t, direct, 3)
-	n := mustOpenNodeWith(t, node.Config{Addr: "127.0.0.1:0", DatabaseURL: pooled, ListenDatabaseURL: direct,
+	n := nodetest.MustOpenConfig(t, node.Config{Addr: "127.0.0.1:0", DatabaseURL: pooled, ListenDatabaseURL: direct,
 		AdminToken: adminToken, Logger: quiet})
 	base := n.URL()
 	events := subscribe(t, base, []string{"agents.*.presence"}, "")

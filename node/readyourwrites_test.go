@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // bulkStatus reads GET /v1/presence?agent=id with If-None-Match etag and
@@ -51,7 +52,7 @@ func bulkStatus(t *testing.T, base, id, etag string) (int, string, string) {
 func TestBulkReadReflectsTheNodesOwnWrites(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	n := mustOpenNode(t, url, "")
+	n := nodetest.MustOpen(t, url)
 	if code := request(t, "POST", n.URL()+"/v1/agents", `{"id": "a1"}`); code != 201 {
 		t.Fatal(code)
 	}

@@ -1,15 +1,12 @@
 package node_test
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/presenced/presenced/db/pgcluster"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // PostgreSQL restarts under connected subscribers: writes fail with 503
@@ -18,31 +15,10 @@ import (
 // disturbs no other test.
 func TestPostgresRestart(t *testing.T) {
 	t.Parallel()
-	dir, err := os.MkdirTemp("", "presenced-restart-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o711); err != nil { // the cluster runs as postgres when root
-		t.Fatal(err)
-	}
-	cfg := pgcluster.Config{DataDir: dir, Logger: quiet, Settings: map[string]string{"fsync": "off"}}
-	cluster, err := pgcluster.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cluster.Stop() }()
-	conn, err := pgx.Connect(t.Context(), cluster.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Exec(t.Context(), "CREATE DATABASE presenced")
-	conn.Close(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, cfg := privateCluster(t)
+	defer func() { _ = cluster.Stop() }() // the server restarted below
 	url := cluster.DatabaseURL("presenced")
-	a, b := mustOpenNode(t, url, ""), mustOpenNode(t, url, "")
+	a, b := nodetest.MustOpen(t, url), nodetest.MustOpen(t, url)
 	sub := subscribe(t, b.URL(), []string{"agents.*.presence"}, "")
 	waitSubscribed(t, b, 1)
 	request(t, "POST", a.URL()+"/v1/agents", `{"id": "a1"}`)
@@ -55,6 +31,7 @@ func TestPostgresRestart(t *testing.T) {
 	if code := request(t, "PUT", a.URL()+"/v1/agents/a1/presence", `{"status": "break"}`); code != 503 {
 		t.Fatalf("write while PostgreSQL is down = %d, want 503", code)
 	}
+	var err error
 	if cluster, err = pgcluster.Start(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}

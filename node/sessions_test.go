@@ -14,19 +14,8 @@ import (
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
-
-// mustOpenNodeWith starts a node with cfg (and the test admin token).
-func mustOpenNodeWith(t *testing.T, cfg node.Config) *node.Node {
-	t.Helper()
-	cfg.AdminToken = adminToken
-	n := node.New(cfg)
-	if err := n.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
-}
 
 // callURL sends a request as the test admin and fails unless the status
 // is want.
@@ -62,9 +51,9 @@ func TestSessionStateAcrossNodes(t *testing.T) {
 		Logger:            slog.New(slog.DiscardHandler),
 		HeartbeatInterval: time.Second, MaxMissedHeartbeats: 1,
 	}
-	a := mustOpenNodeWith(t, cfg)
+	a := nodetest.MustOpenConfig(t, cfg)
 	cfg.SkipMigrations = true
-	b := mustOpenNodeWith(t, cfg)
+	b := nodetest.MustOpenConfig(t, cfg)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // reportQueries returns the queries of docs/reporting.md: every ```sql
@@ -43,7 +44,7 @@ func TestReportingOnStandby(t *testing.T) {
 		t.Skip("starts two PostgreSQL servers")
 	}
 	p := startHAPair(t, false)
-	n := mustOpenNode(t, p.url, "")
+	n := nodetest.MustOpen(t, p.url)
 	base := n.URL()
 	for _, a := range []string{"a1", "a2"} {
 		callURL(t, "POST", base+"/v1/agents", `{"id": "`+a+`"}`, 201)

@@ -11,6 +11,7 @@ import (
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // A supervisor's stream on one node sees work assigned and closed on
@@ -20,9 +21,9 @@ import (
 func TestWorkEventsAcrossNodes(t *testing.T) {
 	t.Parallel()
 	cfg := node.Config{Addr: "127.0.0.1:0", DatabaseURL: dbtest.NewDatabase(t), Logger: slog.New(slog.DiscardHandler)}
-	a := mustOpenNodeWith(t, cfg)
+	a := nodetest.MustOpenConfig(t, cfg)
 	cfg.SkipMigrations = true
-	b := mustOpenNodeWith(t, cfg)
+	b := nodetest.MustOpenConfig(t, cfg)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
 // BenchmarkPublish measures one Publish with many subscribers and topics.
@@ -33,7 +34,7 @@ func BenchmarkPublish(b *testing.B) {
 		{"none/10k-subs-100k-topics", 10_000, 10, 0, false, 0},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			br := New(Config{Log: newMemLog(), BufferSize: bc.buffer, Logger: quiet})
+			br := New(Config{Log: &presencetest.EventLog{}, BufferSize: bc.buffer, Logger: quiet})
 			if err := br.Open(); err != nil {
 				b.Fatal(err)
 			}
@@ -94,7 +95,7 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 	b.Run("channel-replace/100k-topics", func(b *testing.B) {
-		br := New(Config{Log: newMemLog(), Logger: quiet})
+		br := New(Config{Log: &presencetest.EventLog{}, Logger: quiet})
 		if err := br.Open(); err != nil {
 			b.Fatal(err)
 		}

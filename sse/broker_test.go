@@ -189,10 +189,8 @@ func TestServeEvents_Resume(t *testing.T) {
 		ts.close()
 	})
 	t.Run("LogError", func(t *testing.T) {
-		f.log.mu.Lock()
-		f.log.readErr = presence.Errorf(presence.EUNAVAILABLE, "The database is down.")
-		f.log.mu.Unlock()
-		defer func() { f.log.mu.Lock(); f.log.readErr = nil; f.log.mu.Unlock() }()
+		f.log.SetReadErr(presence.Errorf(presence.EUNAVAILABLE, "The database is down."))
+		defer f.log.SetReadErr(nil)
 		resp := f.get("/v1/events?topic=agents.a1.presence", http.Header{"Last-Event-ID": {"1-1"}})
 		if code, _ := apiError(t, resp); resp.StatusCode != 503 || code != presence.EUNAVAILABLE {
 			t.Errorf("got %d %q", resp.StatusCode, code)
@@ -211,7 +209,7 @@ func TestServeEvents_ResumeFromNodeAhead(t *testing.T) {
 	}
 	var late []presence.Event // in the log, not yet published here
 	for range 4 {
-		late = append(late, f.log.add("statuses", "status", `{"late":true}`))
+		late = append(late, f.log.Add("statuses", "status", `{"late":true}`))
 	}
 	ts := f.stream("/v1/events?topic=statuses", late[1].Position.String())
 	ts.expectEvents(late[2], late[3])
@@ -239,7 +237,7 @@ func TestServeEvents_ResumeHandOver(t *testing.T) {
 		}
 		resumeAt := history[2*round+1].Position
 
-		f.log.setBeforeRead(func() {
+		f.log.SetBeforeRead(func() {
 			f.emit(topic, "presence", `{"during":"read"}`)
 			f.emit(other, "presence", `{"during":"read"}`)
 		})
@@ -265,7 +263,7 @@ func TestServeEvents_ResumeHandOver(t *testing.T) {
 		time.Sleep(time.Duration(round) * time.Millisecond)
 		close(stop)
 		<-done
-		f.log.setBeforeRead(nil)
+		f.log.SetBeforeRead(nil)
 		end := f.emit(topic, "presence", `{"end":true}`)
 
 		got := []string{first.ID}
@@ -273,7 +271,7 @@ func TestServeEvents_ResumeHandOver(t *testing.T) {
 			got = append(got, resumed.next().ID)
 		}
 		var want []presence.Event // up to end: a log read still running may add more
-		for _, ev := range f.log.after(resumeAt, topic) {
+		for _, ev := range f.log.After(resumeAt, topic) {
 			if !end.Position.Less(ev.Position) {
 				want = append(want, ev)
 			}
@@ -295,13 +293,13 @@ func TestServeEvents_ResumeHandOver(t *testing.T) {
 		// must be the log, with no gap and no duplicate.
 		fr := fresh.next()
 		var startAt presence.Position
-		for _, ev := range f.log.after(presence.Position{}, topic) {
+		for _, ev := range f.log.After(presence.Position{}, topic) {
 			if ev.Position.String() == fr.ID {
 				break
 			}
 			startAt = ev.Position
 		}
-		for i, ev := range f.log.after(startAt, topic) {
+		for i, ev := range f.log.After(startAt, topic) {
 			if i > 0 {
 				fr = fresh.next()
 			}
@@ -318,7 +316,7 @@ func TestServeEvents_Reset(t *testing.T) {
 	for range 10 {
 		evs = append(evs, f.emit("agents.a1.presence", "presence", `{}`))
 	}
-	f.log.prune(evs[5].Position)
+	f.log.Prune(evs[5].Position)
 
 	ts := f.stream("/v1/events?topic=agents.a1.presence", evs[2].Position.String())
 	fr := ts.next()

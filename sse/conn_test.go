@@ -15,6 +15,7 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
 // rawStream opens a stream over a raw connection and reads the answer's
@@ -115,7 +116,7 @@ func TestHijackedStream_BrokerCloseEndsIt(t *testing.T) {
 // TestStream_HTTP2KeepsTheNetHTTPPath checks the fallback: an HTTP/2
 // connection cannot be hijacked, and its streams work as before.
 func TestStream_HTTP2KeepsTheNetHTTPPath(t *testing.T) {
-	b := New(Config{Log: newMemLog(), Logger: quiet})
+	b := New(Config{Log: &presencetest.EventLog{}, Logger: quiet})
 	if err := b.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestServeEvents_ResetOfALogPrunedEmpty(t *testing.T) {
 	for range 5 {
 		evs = append(evs, f.emit("agents.a1.presence", "presence", `{}`))
 	}
-	f.log.prune(evs[4].Position)
+	f.log.Prune(evs[4].Position)
 
 	ts := f.stream("/v1/events?topic=agents.a1.presence,statuses", evs[1].Position.String())
 	fr := ts.next()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
 // recorder is a ResponseWriter that can be read while a handler writes to
@@ -45,7 +47,7 @@ func (r *recorder) pings() int {
 func TestHeartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const every = 15 * time.Second
-		b := New(Config{Log: newMemLog(), Heartbeat: every, Logger: quiet})
+		b := New(Config{Log: &presencetest.EventLog{}, Heartbeat: every, Logger: quiet})
 		if err := b.Open(); err != nil {
 			t.Fatal(err)
 		}

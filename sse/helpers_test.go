@@ -13,19 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { presencetest.Main(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
 // fixture is a broker behind an httptest server, with an in-memory log.
 type fixture struct {
 	t        testing.TB
-	log      *memLog
+	log      *presencetest.EventLog
 	channels *memChannels
 	b        *Broker
 	srv      *httptest.Server
@@ -38,7 +37,7 @@ type fixture struct {
 // before it starts.
 func newFixture(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, log: newMemLog()}
+	f := &fixture{t: t, log: &presencetest.EventLog{}}
 	f.channels = &memChannels{channels: map[string]*presence.Channel{}, emit: f.emit}
 	if cfg.Log == nil {
 		cfg.Log = f.log
@@ -77,7 +76,7 @@ func newFixture(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *fixt
 func (f *fixture) emit(topic, kind, body string) presence.Event {
 	f.pubMu.Lock()
 	defer f.pubMu.Unlock()
-	ev := f.log.add(topic, kind, body)
+	ev := f.log.Add(topic, kind, body)
 	f.b.Publish(ev)
 	return ev
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -19,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
@@ -32,36 +34,44 @@ import (
 type env struct {
 	url       string
 	pgVersion string
-	cluster   *pgcluster.Cluster
-	tmp       string
-	db        *db.DB // in-process services, for the direct ceiling and seeding
-	nodes     []*childNode
+	cluster   *pgcluster.Cluster // the private PostgreSQL, unless -database-url
+	db        *db.DB             // in-process services, for the direct ceiling and seeding
+	// sql is the load program's own connections, for what it does behind
+	// the services' back: seeding in bulk, resetting between rounds,
+	// switching triggers off, and the report queries a reporting tool
+	// runs on the report schema.
+	sql   *pgxpool.Pool
+	nodes []*childNode
 }
 
-func openEnv(ctx context.Context, o options) (*env, error) {
+func openEnv(ctx context.Context, o options) (_ *env, err error) {
 	e := &env{url: o.databaseURL}
-	if e.url == "" {
-		var err error
-		if e.tmp, err = os.MkdirTemp("", "presenced-load-"); err != nil {
-			return nil, err
+	defer func() {
+		if err != nil {
+			e.Close()
 		}
-		_ = os.Chmod(e.tmp, 0o711) // PostgreSQL runs as the postgres user under root
+	}()
+	if e.url == "" {
 		// Durable, as in production: fsync and synchronous commit stay on.
-		e.cluster, err = pgcluster.Start(ctx, pgcluster.Config{DataDir: e.tmp,
-			Logger: slog.New(slog.DiscardHandler), Settings: map[string]string{"max_connections": "200"}})
+		e.cluster, err = pgcluster.StartDatabase(ctx, pgcluster.Config{Logger: slog.New(slog.DiscardHandler),
+			Settings: map[string]string{"max_connections": "200"}}, "presenced")
 		if err != nil {
 			return nil, err
 		}
-		if err := exec1(ctx, e.cluster.URL(), "CREATE DATABASE presenced"); err != nil {
-			return nil, err
-		}
 		e.url = e.cluster.DatabaseURL("presenced")
-	} else if err := exec1(ctx, e.url, "DROP SCHEMA IF EXISTS report CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
+	}
+	if e.sql, err = openSQL(ctx, e.url); err != nil {
 		return nil, err
 	}
-	// The same pool size as a node's (pgx's default), so that the direct
-	// ceiling and the HTTP figure differ by HTTP alone. Without group
-	// commit: the direct figures are of one transaction per change.
+	if o.databaseURL != "" {
+		if _, err := e.sql.Exec(ctx, "DROP SCHEMA IF EXISTS report CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
+			return nil, err
+		}
+	}
+	// The same pool size as a node's (db.DefaultMaxConns: twice the
+	// cores, at least 8), so that the direct ceiling and the HTTP figure
+	// differ by HTTP alone. Without group commit: the direct figures are
+	// of one transaction per change.
 	e.db = db.NewDB(e.url)
 	e.db.PresenceBatch = 1
 	if err := e.db.Open(ctx); err != nil {
@@ -70,13 +80,25 @@ func openEnv(ctx context.Context, o options) (*env, error) {
 	if err := e.db.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	if err := e.db.Pool().QueryRow(ctx, "SHOW server_version").Scan(&e.pgVersion); err != nil {
+	if err := e.sql.QueryRow(ctx, "SHOW server_version").Scan(&e.pgVersion); err != nil {
 		return nil, err
 	}
 	if err := e.seed(ctx, o.agents); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// openSQL opens the load program's own pool on url, in UTC as the
+// services' sessions are (the seeds add days to timestamps).
+func openSQL(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "presenced-load"
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // seed creates agents a00000… with the batch endpoint's service, 1,000 at
@@ -91,12 +113,12 @@ func (e *env) seed(ctx context.Context, n int) error {
 			return err
 		}
 	}
-	if _, err := e.db.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at)
+	if _, err := e.sql.Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at)
 		SELECT id, 'available', 'manual', now() FROM agents`); err != nil {
 		return err
 	}
 	// Statistics now, as autovacuum would do a little later.
-	_, err := e.db.Pool().Exec(ctx, `ANALYZE`)
+	_, err := e.sql.Exec(ctx, `ANALYZE`)
 	return err
 }
 
@@ -109,11 +131,11 @@ func (e *env) Close() {
 	if e.db != nil {
 		e.db.Close()
 	}
-	if e.cluster != nil {
-		_ = e.cluster.Stop()
+	if e.sql != nil {
+		e.sql.Close()
 	}
-	if e.tmp != "" {
-		_ = os.RemoveAll(e.tmp)
+	if e.cluster != nil {
+		_ = e.cluster.Stop() // and removes its throw-away directory
 	}
 }
 
@@ -217,16 +239,6 @@ func runNode(args []string) int {
 	<-ctx.Done()
 	_ = n.Close()
 	return 0
-}
-
-func exec1(ctx context.Context, url, sql string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
 }
 
 // loadToken is the admin token the nodes are started with; every request

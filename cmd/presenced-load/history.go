@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -29,7 +31,7 @@ func scenarioHistory(ctx context.Context, e *env, o options) error {
 	now := time.Now().UTC()
 	// History ends where the seed's current spells begin.
 	var end time.Time
-	if err := e.db.Pool().QueryRow(ctx, `SELECT min(started_at) FROM spells`).Scan(&end); err != nil {
+	if err := e.sql.QueryRow(ctx, `SELECT min(started_at) FROM spells`).Scan(&end); err != nil {
 		return err
 	}
 	sizes := []int{o.historySmall, o.historyDays}
@@ -46,7 +48,7 @@ func scenarioHistory(ctx context.Context, e *env, o options) error {
 		t0 = time.Now()
 		// Seeded with the triggers off, so no day is marked: roll up the
 		// new (older) days as the duty would after an import.
-		if _, err := e.db.Pool().Exec(ctx, `SELECT spell_rollup_day(d::date)
+		if _, err := e.sql.Exec(ctx, `SELECT spell_rollup_day(d::date)
 			  FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date, ($2::timestamptz AT TIME ZONE 'UTC')::date, interval '1 day') d`,
 			end.Add(-time.Duration(days)*24*time.Hour), end.Add(-time.Duration(prev)*24*time.Hour)); err != nil {
 			return err
@@ -83,7 +85,7 @@ func (f figure) String() string { return fmt.Sprintf("%s / %s", round(f.p50), ro
 
 // seedHistory adds the days [from, to) before end (day 0 ends at end).
 func seedHistory(ctx context.Context, e *env, end time.Time, from, to int) error {
-	conn, err := e.db.Pool().Acquire(ctx)
+	conn, err := e.sql.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,6 @@ func seedHistory(ctx context.Context, e *env, end time.Time, from, to int) error
 // presence changes many.
 func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]figure, error) {
 	var out []figure
-	pool := e.db.Pool()
 	dayFrom, dayTo := end.Add(-24*time.Hour), end
 	timed := func(name string, runs int, fn func() error) error {
 		var ds []time.Duration
@@ -173,7 +174,7 @@ func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]fi
 	}
 	count := func(sql string, args ...any) func() error {
 		return func() error {
-			rows, err := pool.Query(ctx, sql, args...)
+			rows, err := e.sql.Query(ctx, sql, args...)
 			if err != nil {
 				return err
 			}
@@ -226,7 +227,7 @@ func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]fi
 		}},
 		{"the pruner's cut (EventPruneCut, a minute of events to cut)", 20, func() error {
 			var oldest time.Time
-			if err := pool.QueryRow(ctx, `SELECT min(at) FROM events`).Scan(&oldest); err != nil {
+			if err := e.sql.QueryRow(ctx, `SELECT min(at) FROM events`).Scan(&oldest); err != nil {
 				return err
 			}
 			now := time.Now()
@@ -235,7 +236,7 @@ func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]fi
 		}},
 		{"the pruner's round (cut and delete a minute of events)", 5, func() error {
 			var oldest time.Time
-			if err := pool.QueryRow(ctx, `SELECT min(at) FROM events`).Scan(&oldest); err != nil {
+			if err := e.sql.QueryRow(ctx, `SELECT min(at) FROM events`).Scan(&oldest); err != nil {
 				return err
 			}
 			now := time.Now()

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command presenced-load measures presenced end to end on this machine and
 // prints the figures the issues ask for. It starts a private PostgreSQL
 // (durable settings: fsync and synchronous commit on) unless --database-url
@@ -16,6 +18,9 @@
 //
 // -cpuprofile DIR writes a CPU profile of this process (the load clients)
 // to DIR/load.pprof and of every node to DIR/node-<pid>.pprof.
+//
+// It builds on Unix only: it signals its child nodes (SIGUSR1) and reads
+// CPU and memory from getrusage and /proc.
 package main
 
 import (

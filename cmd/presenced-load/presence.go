@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -125,13 +127,13 @@ func viaHTTPBody(base string, c *http.Client) func(ctx context.Context, agent, b
 // change that has no company (target: p50 no worse).
 func scenarioPresence(ctx context.Context, e *env, o options) error {
 	for _, status := range []string{"busy", "available"} {
-		if _, err := e.db.Pool().Exec(ctx, `SELECT count(*) FROM agents a, presence_change(a.id, $1, 'manual', NULL, NULL, NULL)`, status); err != nil {
+		if _, err := e.sql.Exec(ctx, `SELECT count(*) FROM agents a, presence_change(a.id, $1, 'manual', NULL, NULL, NULL)`, status); err != nil {
 			return err
 		}
 	}
 	// The dead rows of those changes, now rather than by autovacuum in
 	// the middle of the first run.
-	if _, err := e.db.Pool().Exec(ctx, `VACUUM ANALYZE`); err != nil {
+	if _, err := e.sql.Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		return err
 	}
 	perTx, err := e.startNode(ctx, "--presence-batch", "1")
@@ -207,8 +209,7 @@ func scenarioPresence(ctx context.Context, e *env, o options) error {
 // stay: they keep the spell's figures), with the event row but no NOTIFY,
 // and with both.
 func scenarioNotify(ctx context.Context, e *env, o options) error {
-	pool := e.db.Pool()
-	exec := func(sql string) error { _, err := pool.Exec(ctx, sql); return err }
+	exec := func(sql string) error { _, err := e.sql.Exec(ctx, sql); return err }
 	eventTriggers := func(on bool) error {
 		verb := "DISABLE"
 		if on {
@@ -219,7 +220,7 @@ func scenarioNotify(ctx context.Context, e *env, o options) error {
 	withoutNotify := `CREATE OR REPLACE FUNCTION event_append(p_topic text, p_kind text, p_body jsonb) RETURNS void
 		LANGUAGE plpgsql AS $$ BEGIN INSERT INTO events (topic, kind, body) VALUES (p_topic, p_kind, p_body); END $$`
 	var original string
-	if err := pool.QueryRow(ctx, `SELECT pg_get_functiondef('event_append'::regproc)`).Scan(&original); err != nil {
+	if err := e.sql.QueryRow(ctx, `SELECT pg_get_functiondef('event_append'::regproc)`).Scan(&original); err != nil {
 		return err
 	}
 	for _, clients := range []int{4, o.clients} {

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -130,7 +132,7 @@ func httpWork(base string, c *http.Client) agentOp {
 // the ratio of their rates in the same round.
 func scenarioWork(ctx context.Context, e *env, o options) error {
 	half := o.agents / 2
-	if _, err := e.db.Pool().Exec(ctx, `UPDATE agents SET capacity = CASE WHEN id < $1 THEN 1 ELSE 2 END`, agentID(half)); err != nil {
+	if _, err := e.sql.Exec(ctx, `UPDATE agents SET capacity = CASE WHEN id < $1 THEN 1 ELSE 2 END`, agentID(half)); err != nil {
 		return err
 	}
 	d := o.duration / 2
@@ -188,11 +190,11 @@ func scenarioWork(ctx context.Context, e *env, o options) error {
 // puts every agent back in available, in one statement each (the spell
 // change of SetPresence, for every agent at once), as a seed would.
 func availableAll(ctx context.Context, e *env) error {
-	if _, err := e.db.Pool().Exec(ctx, `UPDATE work_items SET closed_at = clock_timestamp(), close_reason = 'closed'
+	if _, err := e.sql.Exec(ctx, `UPDATE work_items SET closed_at = clock_timestamp(), close_reason = 'closed'
 		WHERE closed_at IS NULL`); err != nil {
 		return err
 	}
-	_, err := e.db.Pool().Exec(ctx, `
+	_, err := e.sql.Exec(ctx, `
 		WITH closed AS (
 			UPDATE spells SET ended_at = clock_timestamp(), updated_at = clock_timestamp()
 			WHERE ended_at IS NULL AND status_id <> 'available'

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/presenced/presenced/db/pgcluster"
 )
@@ -21,17 +19,17 @@ type localDatabase struct {
 }
 
 // openDatabase returns the configured database URL, or starts the private
-// cluster under the data directory and creates the presenced database in it.
+// cluster under the data directory with the presenced database in it.
 func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*localDatabase, error) {
 	if cfg.DatabaseURL != "" {
 		return &localDatabase{URL: cfg.DatabaseURL}, nil
 	}
-	cluster, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: cfg.DataDir, Logger: log})
-	if err != nil {
-		return nil, err
+	if cfg.DataDir == "" {
+		// pgcluster would start a throw-away cluster, whose data Stop deletes.
+		return nil, errors.New("the data directory is empty: name one for the private PostgreSQL (--data-dir) or pass --database-url")
 	}
-	if err := ensureDatabase(ctx, cluster.URL(), databaseName); err != nil {
-		_ = cluster.Stop()
+	cluster, err := pgcluster.StartDatabase(ctx, pgcluster.Config{DataDir: cfg.DataDir, Logger: log}, databaseName)
+	if err != nil {
 		return nil, err
 	}
 	url := cluster.DatabaseURL(databaseName)
@@ -46,23 +44,4 @@ func (d *localDatabase) Close() error {
 		return nil
 	}
 	return d.Cluster.Stop()
-}
-
-// ensureDatabase creates the database unless it exists. CREATE DATABASE
-// cannot run in a transaction or take parameters, so the name is a constant.
-func ensureDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect to the private PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
 }

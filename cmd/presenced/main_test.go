@@ -7,15 +7,15 @@ import (
 	"flag"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/internal/presencetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+func TestMain(m *testing.M) { presencetest.Main(m, dbtest.Stop) }
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
 	t.Helper()

@@ -1,39 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/internal/presencetest"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while serve writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serveUntil runs presenced serve with args until check returns, then
 // stops it, and returns what it printed.
@@ -47,7 +28,7 @@ func serveUntil(t *testing.T, check func(base string), args ...string) string {
 	ln.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut presencetest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", addr, "--log-level", "warn"}, args...), &out, &errOut)

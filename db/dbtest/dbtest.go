@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/pgcluster"
@@ -28,7 +29,6 @@ var (
 	once     sync.Once
 	onceErr  error
 	cluster  *pgcluster.Cluster
-	tmpDir   string
 	adminURL string
 	template string
 	seq      atomic.Int64
@@ -36,56 +36,49 @@ var (
 )
 
 // Main runs the tests of a package and stops the private cluster after
-// them. Call it from TestMain: os.Exit(dbtest.Main(m)).
+// them. Call it from TestMain: os.Exit(dbtest.Main(m)). A package that
+// also checks for leaked goroutines calls presencetest.Main(m, dbtest.Stop)
+// instead.
 func Main(m *testing.M) int {
 	code := m.Run()
 	Stop()
 	return code
 }
 
-// Stop stops the private cluster, if one was started.
+// Stop stops the private cluster, if one was started, and removes it.
 func Stop() {
 	if cluster != nil {
 		_ = cluster.Stop()
 		cluster = nil
 	}
-	if tmpDir != "" {
-		_ = os.RemoveAll(tmpDir)
-	}
 }
 
+// setup makes the template: on a throw-away private cluster, or on the
+// server EnvURL names.
 func setup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	adminURL = os.Getenv(EnvURL)
-	if adminURL == "" {
-		var err error
-		// Not t.TempDir: its directories are 0700, and the cluster runs as
-		// the postgres OS user when the tests run as root.
-		if tmpDir, err = os.MkdirTemp("", "presenced-test-"); err != nil {
-			return err
-		}
-		if err := os.Chmod(tmpDir, 0o711); err != nil {
-			return err
-		}
-		cluster, err = pgcluster.Start(ctx, pgcluster.Config{
-			DataDir: tmpDir,
-			Logger:  slog.New(slog.DiscardHandler),
+	template = fmt.Sprintf("presenced_tmpl_%d", os.Getpid())
+	if adminURL = os.Getenv(EnvURL); adminURL == "" {
+		c, err := pgcluster.StartDatabase(ctx, pgcluster.Config{
+			Logger: slog.New(slog.DiscardHandler),
 			// Durability buys nothing in a throw-away cluster.
 			Settings: map[string]string{"fsync": "off", "synchronous_commit": "off",
 				"full_page_writes": "off", "max_connections": "300"},
-		})
+		}, template)
 		if err != nil {
 			return err
 		}
-		adminURL = cluster.URL()
-	}
-	template = fmt.Sprintf("presenced_tmpl_%d", os.Getpid())
-	if err := exec(ctx, adminURL, "DROP DATABASE IF EXISTS "+template); err != nil {
-		return err
-	}
-	if err := exec(ctx, adminURL, "CREATE DATABASE "+template); err != nil {
-		return err
+		cluster, adminURL = c, c.URL()
+	} else {
+		// A server shared with other runs: a template an earlier process
+		// with the same pid left behind goes first.
+		if err := exec(ctx, adminURL, "DROP DATABASE IF EXISTS "+template); err != nil {
+			return err
+		}
+		if err := exec(ctx, adminURL, "CREATE DATABASE "+template); err != nil {
+			return err
+		}
 	}
 	d := db.NewDB(DatabaseURL(template))
 	if err := d.Open(ctx); err != nil {
@@ -139,6 +132,27 @@ func MustOpenDB(tb testing.TB) *db.DB {
 	}
 	tb.Cleanup(func() { _ = d.Close() })
 	return d
+}
+
+// MustOpenPool returns a pool of the test's own on the database at url,
+// closed when tb ends, for a test that sets the scene in SQL behind the
+// services' back: rows the API cannot make, a table dropped to provoke a
+// failure, transactions held open. It has as many connections as a
+// node's pool (db.DefaultMaxConns) and the services' UTC time zone.
+func MustOpenPool(tb testing.TB, url string) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	cfg.MaxConns = db.DefaultMaxConns()
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("dbtest: open pool: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
 }
 
 func exec(ctx context.Context, url, sql string) error {

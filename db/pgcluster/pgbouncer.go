@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -52,6 +51,9 @@ type Bouncer struct {
 // 127.0.0.1, with plain password authentication of the target's superuser,
 // and returns once it accepts connections.
 func StartBouncer(ctx context.Context, cfg BouncerConfig) (*Bouncer, error) {
+	if err := checkPlatform(); err != nil {
+		return nil, err
+	}
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		if bin = "/usr/sbin/pgbouncer"; !isExecutable(bin) {
@@ -70,11 +72,9 @@ func StartBouncer(ctx context.Context, cfg BouncerConfig) (*Bouncer, error) {
 	}
 	password, _ := target.User.Password()
 	user := target.User.Username()
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		if cred, err = lookupRunAs(); err != nil {
-			return nil, err
-		}
+	runAs, err := runAsIfRoot()
+	if err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -109,16 +109,14 @@ ignore_startup_parameters = extra_float_digits
 	}
 	defer logf.Close()
 	for _, p := range []string{users, ini} {
-		if cred != nil {
-			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, fmt.Errorf("pgcluster: %w", err)
-			}
+		if err := chownTo(p, runAs); err != nil {
+			return nil, err
 		}
 	}
 	b.cmd = exec.Command(bin, ini)
 	b.cmd.Env = cleanEnv()
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	b.cmd.SysProcAttr = sysProcAttr(runAs)
 	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("pgcluster: start pgbouncer: %w", err)
 	}
@@ -158,7 +156,7 @@ func (b *Bouncer) Stop() error {
 		return nil
 	}
 	b.stopped = true
-	_ = b.cmd.Process.Signal(syscall.SIGINT)
+	_ = b.cmd.Process.Signal(os.Interrupt) // SIGINT
 	select {
 	case <-b.done:
 	case <-time.After(10 * time.Second):

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/presenced/presenced/db/dbtest"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -32,7 +32,7 @@ const EnvScreenshot = "PRESENCED_WALLBOARD_SCREENSHOT"
 // EnvChromium names the browser binary, when it is not one of the usual.
 const EnvChromium = "PRESENCED_CHROMIUM"
 
-const adminToken = "wallboard-test-admin-token-0123456789abcdef0123"
+const adminToken = nodetest.AdminToken // the test nodes' bootstrap admin token
 
 // findChromium returns the browser binary, or skips the test.
 func findChromium(t *testing.T) string {
@@ -161,20 +161,6 @@ func waitFor(t *testing.T, b *browser, timeout time.Duration, cond string) {
 // present is the JavaScript condition that an element matches sel.
 func present(sel string) string { return fmt.Sprintf("!!document.querySelector(%q)", sel) }
 
-// mustOpenNode starts a node on a fresh database at addr ("" for any port).
-func mustOpenNode(t *testing.T, url, addr string) *node.Node {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	n := node.New(node.Config{Addr: addr, DatabaseURL: url, AdminToken: adminToken, Logger: slog.New(slog.DiscardHandler)})
-	if err := n.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
-}
-
 // api sends an admin request and returns the status and decoded body.
 func api(t *testing.T, base, method, path, body string) (int, map[string]any) {
 	t.Helper()
@@ -276,9 +262,10 @@ func populate(t *testing.T, base string) {
 // moved one overlaps none; the database is the test's own.
 func backdate(t *testing.T, n *node.Node) {
 	t.Helper()
+	pool := dbtest.MustOpenPool(t, n.DB.URL)
 	for i, a := range floorAgents {
 		ago := time.Duration(i*7%53+1)*time.Minute + time.Duration(i*13%60)*time.Second
-		_, err := n.DB.Pool().Exec(t.Context(), `
+		_, err := pool.Exec(t.Context(), `
 			WITH old AS (DELETE FROM spells WHERE agent_id = $1 AND ended_at IS NOT NULL)
 			UPDATE spells SET started_at = started_at - make_interval(secs => $2)
 			WHERE agent_id = $1 AND ended_at IS NULL`, a.id, ago.Seconds())
@@ -291,7 +278,7 @@ func backdate(t *testing.T, n *node.Node) {
 func TestWallboardShowsTheFloorAndFollowsItLive(t *testing.T) {
 	t.Parallel()
 	b := newBrowser(t)
-	n := mustOpenNode(t, dbtest.NewDatabase(t), "")
+	n := nodetest.MustOpen(t, dbtest.NewDatabase(t))
 	populate(t, n.URL())
 	backdate(t, n)
 	tok := readToken(t, n.URL())
@@ -406,7 +393,7 @@ func screenshot(t *testing.T, b *browser, name string) {
 func TestWallboardWithoutATokenSaysHowToGetOne(t *testing.T) {
 	t.Parallel()
 	b := newBrowser(t)
-	n := mustOpenNode(t, dbtest.NewDatabase(t), "")
+	n := nodetest.MustOpen(t, dbtest.NewDatabase(t))
 	b.do(t, 20*time.Second, chromedp.EmulateViewport(1280, 400), chromedp.Navigate(n.URL()+"/"))
 	waitFor(t, b, 10*time.Second, `!document.querySelector("#notice").hidden`)
 	screenshot(t, b, "wallboard-no-token.png")
@@ -443,9 +430,9 @@ func TestWallboardResumesAfterTheConnectionDrops(t *testing.T) {
 	t.Parallel()
 	b := newBrowser(t)
 	url := dbtest.NewDatabase(t)
-	first := mustOpenNode(t, url, "")
+	first := nodetest.MustOpen(t, url)
 	addr := strings.TrimPrefix(first.URL(), "http://")
-	other := mustOpenNode(t, url, "") // the rest of the cluster
+	other := nodetest.MustOpen(t, url) // the rest of the cluster
 	for _, id := range []string{"a1", "a2"} {
 		mustAPI(t, first.URL(), 201, "POST", "/v1/agents", `{"id": "`+id+`"}`)
 	}
@@ -462,7 +449,7 @@ func TestWallboardResumesAfterTheConnectionDrops(t *testing.T) {
 	mustAPI(t, other.URL(), 200, "PUT", "/v1/agents/a1/presence", `{"status": "meal"}`)
 	mustAPI(t, other.URL(), 200, "PUT", "/v1/agents/a2/presence", `{"status": "available"}`)
 
-	mustOpenNode(t, url, addr) // the address answers again
+	nodetest.MustOpenConfig(t, node.Config{DatabaseURL: url, Addr: addr}) // the address answers again
 	waitFor(t, b, 45*time.Second, present(`[data-agent-id="a1"][data-status="meal"]`)+" && "+
 		present(`[data-agent-id="a2"][data-status="available"]`)+" && "+present(`#conn[data-state="live"]`))
 }
