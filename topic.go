@@ -1,9 +1,6 @@
 package presence
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Topic roots and kinds. A topic names what changed:
 //
@@ -40,12 +37,6 @@ type Topic struct {
 	ID   string
 	Kind string
 }
-
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,128}$`)
-
-// ValidID reports whether s is a valid agent, queue or status id:
-// 1–128 letters, digits and ._@+-
-func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // ParseTopic parses a topic or, with allowWildcard, a topic pattern. It
 // returns an EINVALID error that names the topic when it is malformed.
@@ -124,11 +115,4 @@ func (t Topic) MatchKeys() []Topic {
 			{Root: t.Root, ID: t.ID, Kind: Wildcard},
 			{Root: t.Root, ID: Wildcard, Kind: Wildcard}}
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
