@@ -90,6 +90,12 @@ type Event struct {
 	Body     json.RawMessage // the new state of the changed thing
 }
 
+// KindReset is the Kind of the event sent, once, to a stream whose
+// Last-Event-ID is older than the log's retention window (or not on the
+// log's history): events after it may be gone, so the client must reload
+// state. Its Position is where the stream goes on from.
+const KindReset = "reset"
+
 // Envelope is the JSON data line of an SSE event, after Genesys' notification
 // body: {topic, version, at, body}.
 type Envelope struct {

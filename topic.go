@@ -30,6 +30,11 @@ var AgentTopicKinds = []string{"presence", "state", "routing", "attributes", "ca
 // MaxTopicLength bounds one topic string.
 const MaxTopicLength = 300
 
+// MaxTopics bounds the topic list of a channel, and by default that of a
+// stream (sse.Config.MaxTopics). Genesys caps a channel at 1,000 topics; we
+// take a hundred times that.
+const MaxTopics = 100_000
+
 // Topic is a parsed topic or topic pattern. ID and Kind may be Wildcard in a
 // pattern; they are empty where the root has none.
 type Topic struct {
@@ -76,6 +81,31 @@ func ParseTopic(s string, allowWildcard bool) (Topic, error) {
 	default:
 		return bad("it must start with agents, queues, statuses or admin")
 	}
+}
+
+// ParseTopics parses the topic list of a stream or a channel: 1 to max
+// topic patterns (ETOOLARGE above), none of them internal (the events of
+// channels.{id} never reach clients). It returns them in the order given,
+// duplicates included.
+func ParseTopics(raw []string, max int) ([]Topic, error) {
+	if len(raw) == 0 {
+		return nil, Errorf(EINVALID, "Name at least one topic.")
+	}
+	if len(raw) > max {
+		return nil, Errorf(ETOOLARGE, "A topic list holds at most %d topics; got %d.", max, len(raw))
+	}
+	topics := make([]Topic, len(raw))
+	for i, v := range raw {
+		t, err := ParseTopic(v, true)
+		if err != nil {
+			return nil, err
+		}
+		if t.Root == TopicChannels {
+			return nil, Errorf(EINVALID, "Topic %q is internal; open the channel's own stream instead.", truncate(v, 80))
+		}
+		topics[i] = t
+	}
+	return topics, nil
 }
 
 func isAgentKind(k string) bool {

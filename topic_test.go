@@ -72,3 +72,24 @@ func TestPosition(t *testing.T) {
 		}
 	}
 }
+
+// The one check of a stream's or a channel's topic list.
+func TestParseTopics(t *testing.T) {
+	got, err := presence.ParseTopics([]string{"agents.*.presence", "statuses", "agents.*.presence"}, 3)
+	if err != nil || len(got) != 3 || got[0].String() != "agents.*.presence" || got[1].Root != presence.TopicStatuses {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, c := range []struct {
+		raw  []string
+		code string
+	}{
+		{nil, presence.EINVALID},
+		{[]string{"statuses", "admin", "queues.q1", "agents.a1.state"}, presence.ETOOLARGE},
+		{[]string{"statuses", "nothing.here"}, presence.EINVALID},
+		{[]string{"channels.c1"}, presence.EINVALID}, // internal
+	} {
+		if _, err := presence.ParseTopics(c.raw, 3); presence.ErrorCode(err) != c.code {
+			t.Errorf("ParseTopics(%q) = %v; want %s", c.raw, err, c.code)
+		}
+	}
+}

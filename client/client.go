@@ -49,7 +49,7 @@ import (
 // KindReset is the Kind of the event that tells the client to reload state:
 // the id it resumed from is older than the server's retention window. Its
 // ID is where the stream goes on from.
-const KindReset = "reset"
+const KindReset = presence.KindReset
 
 // Event is one event of the stream, decoded from its envelope.
 type Event struct {

@@ -43,7 +43,7 @@ func TestServeEvents_ResetOfALogPrunedEmpty(t *testing.T) {
 	if err := json.Unmarshal([]byte(fr.Data), &env); err != nil {
 		t.Fatal(err)
 	}
-	if fr.Event != KindReset || fr.ID != evs[4].Position.String() || env.Topic != "agents.a1.presence,statuses" {
+	if fr.Event != presence.KindReset || fr.ID != evs[4].Position.String() || env.Topic != "agents.a1.presence,statuses" {
 		t.Fatalf("got %+v topic %q, want a reset with id %s and the stream's topics", fr, env.Topic, evs[4].Position)
 	}
 	live := f.emit("agents.a1.presence", "presence", `{"after":"reset"}`)

@@ -10,15 +10,11 @@ import (
 	presence "github.com/presenced/presenced"
 )
 
-// KindReset is the event sent, once, to a client whose Last-Event-ID is
-// older than the log's retention window: events after it may be gone, so
-// it must reload state. Its id is the log's head at that moment (for a log
-// pruned empty, the position it was pruned through), so that a later
-// reconnect resumes from there; its topic is the stream's topic patterns,
-// comma-separated as ?topic= takes them; the stream goes on live after it.
-const KindReset = "reset"
-
-// resetBody is the envelope body of the reset event.
+// resetBody is the envelope body of the presence.KindReset event. That
+// event's id is the log's head at that moment (for a log pruned empty, the
+// position it was pruned through), so that a later reconnect resumes from
+// there; its topic is the stream's topic patterns, comma-separated as
+// ?topic= takes them; the stream goes on live after it.
 var resetBody = json.RawMessage(`{"reload":true,"message":"Events after the given id are past the retention window; reload state, then go on from this event."}`)
 
 // backlog is the first page of a resumed stream, read before the stream
@@ -92,7 +88,7 @@ func (b *Broker) write(ctx context.Context, s *subscriber, start backlog, resume
 func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, sk sink, tick <-chan time.Time) error {
 	if resume {
 		if start.reset {
-			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: KindReset, At: time.Now().UTC(), Body: resetBody}
+			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: presence.KindReset, At: time.Now().UTC(), Body: resetBody}
 			if err := writeFrames(sk, b.framers.backlog([]presence.Event{reset})); err != nil {
 				return err
 			}

@@ -181,21 +181,15 @@ func (b *Broker) warnNoDeadline() {
 	})
 }
 
-// parseTopics parses a list of topic patterns into a set. Internal channel
-// topics are refused: their events never reach clients.
+// parseTopics parses a stream's topic list (presence.ParseTopics, at most
+// Config.MaxTopics) into a set.
 func (b *Broker) parseTopics(raw []string) (map[presence.Topic]struct{}, error) {
-	if len(raw) > b.cfg.MaxTopics {
-		return nil, presence.Errorf(presence.ETOOLARGE, "A stream takes at most %d topics; got %d.", b.cfg.MaxTopics, len(raw))
+	topics, err := presence.ParseTopics(raw, b.cfg.MaxTopics)
+	if err != nil {
+		return nil, err
 	}
-	set := make(map[presence.Topic]struct{}, len(raw))
-	for _, v := range raw {
-		t, err := presence.ParseTopic(v, true)
-		if err != nil {
-			return nil, err
-		}
-		if t.Root == presence.TopicChannels {
-			return nil, presence.Errorf(presence.EINVALID, "Topic %q is internal; open the channel's own stream instead.", v)
-		}
+	set := make(map[presence.Topic]struct{}, len(topics))
+	for _, t := range topics {
 		set[t] = struct{}{}
 	}
 	return set, nil
