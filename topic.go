@@ -85,17 +85,17 @@ func ParseTopic(s string, allowWildcard bool) (Topic, error) {
 
 // ParseTopics parses the topic list of a stream or a channel: 1 to max
 // topic patterns (ETOOLARGE above), none of them internal (the events of
-// channels.{id} never reach clients). It returns them in the order given,
-// duplicates included.
-func ParseTopics(raw []string, max int) ([]Topic, error) {
+// channels.{id} never reach clients). It returns them as a set, the form a
+// stream subscribes with.
+func ParseTopics(raw []string, max int) (map[Topic]struct{}, error) {
 	if len(raw) == 0 {
 		return nil, Errorf(EINVALID, "Name at least one topic.")
 	}
 	if len(raw) > max {
 		return nil, Errorf(ETOOLARGE, "A topic list holds at most %d topics; got %d.", max, len(raw))
 	}
-	topics := make([]Topic, len(raw))
-	for i, v := range raw {
+	topics := make(map[Topic]struct{}, len(raw))
+	for _, v := range raw {
 		t, err := ParseTopic(v, true)
 		if err != nil {
 			return nil, err
@@ -103,7 +103,7 @@ func ParseTopics(raw []string, max int) ([]Topic, error) {
 		if t.Root == TopicChannels {
 			return nil, Errorf(EINVALID, "Topic %q is internal; open the channel's own stream instead.", truncate(v, 80))
 		}
-		topics[i] = t
+		topics[t] = struct{}{}
 	}
 	return topics, nil
 }

@@ -19,8 +19,11 @@ func channelFromRow(r dbsqlc.Channel) *presence.Channel {
 // validTopics checks a channel topic list (presence.ParseTopics, at most
 // presence.MaxTopics) and folds duplicates, keeping the first of each.
 func validTopics(topics []string) ([]string, error) {
-	if _, err := presence.ParseTopics(topics, presence.MaxTopics); err != nil {
+	set, err := presence.ParseTopics(topics, presence.MaxTopics)
+	if err != nil {
 		return nil, err
+	} else if len(set) == len(topics) {
+		return topics, nil
 	}
 	seen := make(map[string]bool, len(topics))
 	out := make([]string, 0, len(topics))

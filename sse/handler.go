@@ -181,18 +181,10 @@ func (b *Broker) warnNoDeadline() {
 	})
 }
 
-// parseTopics parses a stream's topic list (presence.ParseTopics, at most
-// Config.MaxTopics) into a set.
+// parseTopics parses a stream's topic list: presence.ParseTopics, with at
+// most Config.MaxTopics.
 func (b *Broker) parseTopics(raw []string) (map[presence.Topic]struct{}, error) {
-	topics, err := presence.ParseTopics(raw, b.cfg.MaxTopics)
-	if err != nil {
-		return nil, err
-	}
-	set := make(map[presence.Topic]struct{}, len(topics))
-	for _, t := range topics {
-		set[t] = struct{}{}
-	}
-	return set, nil
+	return presence.ParseTopics(raw, b.cfg.MaxTopics)
 }
 
 // authorize asks Config.Authorize about every topic of a stream.
