@@ -30,6 +30,26 @@ type AgentInput struct {
 	InterruptCapacity *int    `json:"interrupt_capacity,omitempty"`
 }
 
+// Validate checks the values of an agent create or update; it does not know
+// whether the default status exists (the service checks that).
+func (in AgentInput) Validate() error {
+	if err := checkID("Agent id", in.ID); err != nil {
+		return err
+	}
+	if in.Name != nil {
+		if err := checkText("name", *in.Name, 1, MaxNameLength); err != nil {
+			return err
+		}
+	}
+	if in.DefaultStatus != nil && !ValidID(*in.DefaultStatus) {
+		return Errorf(EINVALID, "default_status %q is not a status id.", truncate(*in.DefaultStatus, 140))
+	}
+	if err := checkRange("capacity", in.Capacity, 0, MaxCapacity); err != nil {
+		return err
+	}
+	return checkRange("interrupt_capacity", in.InterruptCapacity, 0, MaxCapacity)
+}
+
 // AgentFilter selects agents for a list.
 type AgentFilter struct {
 	Deleted bool // list deleted agents instead of live ones

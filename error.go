@@ -6,7 +6,8 @@ import (
 )
 
 // Error codes name the class of a failure. The HTTP layer owns the one table
-// that maps each class to a status code; everything below it speaks codes.
+// that maps each class to a status code (http/httperror, shared by the
+// http and sse packages and the client); everything below it speaks codes.
 const (
 	EINVALID      = "invalid"      // valid request, values that break a rule (422)
 	EBADREQUEST   = "bad_request"  // malformed request: JSON, parameters (400)
@@ -20,8 +21,7 @@ const (
 	ERATELIMIT    = "rate_limited" // too many requests (429)
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
-	ERESET        = "reset"        // an event position older than the retention window
-	ENOTMODIFIED  = "not_modified" // reserved for conditional reads
+	ERESET        = "reset"        // an event position older than the retention window (503; streams send KindReset instead)
 )
 
 // Error is the one error type the domain returns. Code is the class (one of

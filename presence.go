@@ -90,6 +90,28 @@ type PresenceChange struct {
 	At *time.Time `json:"-"`
 }
 
+// Validate checks a presence change's values. A status id that is well
+// formed but names no status is the service's to refuse (unknown_status).
+func (c PresenceChange) Validate() error {
+	if c.Status == "" {
+		return Errorf(EINVALID, "status is required.")
+	}
+	if err := checkID("status", c.Status); err != nil {
+		return err
+	}
+	if c.Message != nil {
+		if err := checkText("message", *c.Message, 0, MaxMessageLength); err != nil {
+			return err
+		}
+	}
+	if c.ReasonCode != nil {
+		if err := checkText("reason_code", *c.ReasonCode, 1, MaxReasonCodeLength); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PresenceFilter selects records for the bulk read. Empty fields match all.
 type PresenceFilter struct {
 	AgentIDs []string

@@ -23,8 +23,8 @@ type QueueInput struct {
 
 // Validate checks a queue create or rename.
 func (in QueueInput) Validate() error {
-	if !ValidID(in.ID) {
-		return ReasonErrorf(EINVALID, "invalid_id", "Queue id %q must be 1 to 128 letters, digits or ._@+-", truncate(in.ID, 140))
+	if err := checkID("Queue id", in.ID); err != nil {
+		return err
 	}
 	if in.Name != nil {
 		return checkText("name", *in.Name, 1, MaxNameLength)

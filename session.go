@@ -152,3 +152,10 @@ type SessionService interface {
 	// HeartbeatPolicy is the policy clients are told to follow.
 	HeartbeatPolicy() HeartbeatPolicy
 }
+
+// SessionAgentFinder finds the agent a session belongs to, so that routes
+// keyed by session id can be authorized for agent-bound tokens. The
+// sessions service implements it. ENOTFOUND for an unknown session.
+type SessionAgentFinder interface {
+	SessionAgent(ctx context.Context, sessionID string) (agentID string, err error)
+}

@@ -37,6 +37,29 @@ type StatusInput struct {
 	IsAway         *bool   `json:"is_away,omitempty"`
 }
 
+// Validate checks a custom status create (create=true) or update.
+func (in StatusInput) Validate(create bool) error {
+	if err := checkID("Status id", in.ID); err != nil {
+		return err
+	}
+	if create && in.Label == nil {
+		return Errorf(EINVALID, "label is required.")
+	}
+	if in.Label != nil {
+		if err := checkText("label", *in.Label, 1, MaxNameLength); err != nil {
+			return err
+		}
+	}
+	if create {
+		if in.SystemPresence == nil || !IsSystemPresence(*in.SystemPresence) {
+			return Errorf(EINVALID, "system_presence must be one of %v.", SystemPresences)
+		}
+	} else if in.SystemPresence != nil {
+		return ReasonErrorf(EINVALID, "system_presence_fixed", "system_presence cannot be changed; create another status.")
+	}
+	return nil
+}
+
 // StatusService manages status definitions.
 type StatusService interface {
 	// FindStatuses returns every live definition, built-in first.

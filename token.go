@@ -87,8 +87,8 @@ func (in *TokenInput) Validate() error {
 	}
 	in.Scopes = slices.Compact(slices.Sorted(slices.Values(in.Scopes)))
 	if in.AgentID != nil {
-		if !ValidID(*in.AgentID) {
-			return ReasonErrorf(EINVALID, "invalid_id", "agent_id %q must be 1 to 128 letters, digits or ._@+-", truncate(*in.AgentID, 140))
+		if err := checkID("agent_id", *in.AgentID); err != nil {
+			return err
 		}
 		if slices.Contains(in.Scopes, ScopeAdmin) {
 			return Errorf(EINVALID, "An admin token cannot be bound to an agent.")
@@ -211,53 +211,4 @@ func WithToken(ctx context.Context, t *Token) context.Context {
 func TokenFromContext(ctx context.Context) *Token {
 	t, _ := ctx.Value(tokenKey{}).(*Token)
 	return t
-}
-
-// Audit actions, and the types of thing they act on.
-const (
-	AuditDelete  = "delete"
-	AuditRestore = "restore"
-	AuditRelease = "release"
-	AuditCreate  = "create"
-	AuditRevoke  = "revoke"
-)
-
-// AuditEntry is one admin action: who (the acting token's id; nil when done
-// from the command line) did what to which thing, when.
-type AuditEntry struct {
-	ID           int64     `json:"id"`
-	At           time.Time `json:"at"`
-	ActorTokenID *string   `json:"actor_token_id"`
-	Action       string    `json:"action"`      // delete, restore, release, create, revoke
-	TargetType   string    `json:"target_type"` // agent, spell, work, token
-	TargetID     string    `json:"target_id"`
-	AgentID      *string   `json:"agent_id"` // the agent the target belongs to, if any
-}
-
-// AuditFilter selects audit entries, newest first; empty fields match all.
-type AuditFilter struct {
-	Action       string
-	TargetType   string
-	ActorTokenID string
-	Cursor       string
-	Limit        int
-}
-
-// AuditLog reads the audit log. Entries are written by the storage layer
-// in the transaction of the audited change.
-type AuditLog interface {
-	FindAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, string, error)
-}
-
-// SessionAgentFinder finds the agent a session belongs to, so that routes
-// keyed by session id can be authorized for agent-bound tokens. The
-// sessions service implements it. ENOTFOUND for an unknown session.
-type SessionAgentFinder interface {
-	SessionAgent(ctx context.Context, sessionID string) (agentID string, err error)
-}
-
-// WorkAgentFinder finds the agent a work item is assigned to. The work
-// service implements it. ENOTFOUND for an unknown work item.
-type WorkAgentFinder interface {
-	WorkAgent(ctx context.Context, workID string) (agentID string, err error)
 }

@@ -1,9 +1,6 @@
 package presence
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Topic roots and kinds. A topic names what changed:
 //
@@ -33,6 +30,11 @@ var AgentTopicKinds = []string{"presence", "state", "routing", "attributes", "ca
 // MaxTopicLength bounds one topic string.
 const MaxTopicLength = 300
 
+// MaxTopics bounds the topic list of a channel, and by default that of a
+// stream (sse.Config.MaxTopics). Genesys caps a channel at 1,000 topics; we
+// take a hundred times that.
+const MaxTopics = 100_000
+
 // Topic is a parsed topic or topic pattern. ID and Kind may be Wildcard in a
 // pattern; they are empty where the root has none.
 type Topic struct {
@@ -40,12 +42,6 @@ type Topic struct {
 	ID   string
 	Kind string
 }
-
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,128}$`)
-
-// ValidID reports whether s is a valid agent, queue or status id:
-// 1–128 letters, digits and ._@+-
-func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // ParseTopic parses a topic or, with allowWildcard, a topic pattern. It
 // returns an EINVALID error that names the topic when it is malformed.
@@ -87,6 +83,31 @@ func ParseTopic(s string, allowWildcard bool) (Topic, error) {
 	}
 }
 
+// ParseTopics parses the topic list of a stream or a channel: 1 to max
+// topic patterns (ETOOLARGE above), none of them internal (the events of
+// channels.{id} never reach clients). It returns them as a set, the form a
+// stream subscribes with.
+func ParseTopics(raw []string, max int) (map[Topic]struct{}, error) {
+	if len(raw) == 0 {
+		return nil, Errorf(EINVALID, "Name at least one topic.")
+	}
+	if len(raw) > max {
+		return nil, Errorf(ETOOLARGE, "A topic list holds at most %d topics; got %d.", max, len(raw))
+	}
+	topics := make(map[Topic]struct{}, len(raw))
+	for _, v := range raw {
+		t, err := ParseTopic(v, true)
+		if err != nil {
+			return nil, err
+		}
+		if t.Root == TopicChannels {
+			return nil, Errorf(EINVALID, "Topic %q is internal; open the channel's own stream instead.", truncate(v, 80))
+		}
+		topics[t] = struct{}{}
+	}
+	return topics, nil
+}
+
 func isAgentKind(k string) bool {
 	for _, v := range AgentTopicKinds {
 		if v == k {
@@ -124,11 +145,4 @@ func (t Topic) MatchKeys() []Topic {
 			{Root: t.Root, ID: t.ID, Kind: Wildcard},
 			{Root: t.Root, ID: Wildcard, Kind: Wildcard}}
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

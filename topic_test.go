@@ -72,3 +72,26 @@ func TestPosition(t *testing.T) {
 		}
 	}
 }
+
+// The one check of a stream's or a channel's topic list.
+func TestParseTopics(t *testing.T) {
+	got, err := presence.ParseTopics([]string{"agents.*.presence", "statuses", "agents.*.presence"}, 3)
+	_, wild := got[presence.Topic{Root: presence.TopicAgents, ID: presence.Wildcard, Kind: "presence"}]
+	_, statuses := got[presence.Topic{Root: presence.TopicStatuses}]
+	if err != nil || len(got) != 2 || !wild || !statuses {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, c := range []struct {
+		raw  []string
+		code string
+	}{
+		{nil, presence.EINVALID},
+		{[]string{"statuses", "admin", "queues.q1", "agents.a1.state"}, presence.ETOOLARGE},
+		{[]string{"statuses", "nothing.here"}, presence.EINVALID},
+		{[]string{"channels.c1"}, presence.EINVALID}, // internal
+	} {
+		if _, err := presence.ParseTopics(c.raw, 3); presence.ErrorCode(err) != c.code {
+			t.Errorf("ParseTopics(%q) = %v; want %s", c.raw, err, c.code)
+		}
+	}
+}

@@ -53,8 +53,10 @@ type WorkInput struct {
 
 // Validate checks a work assignment's values.
 func (in WorkInput) Validate() error {
-	if in.ID != nil && !ValidID(*in.ID) {
-		return ReasonErrorf(EINVALID, "invalid_id", "Work id %q must be 1 to 128 letters, digits or ._@+-", truncate(*in.ID, 140))
+	if in.ID != nil {
+		if err := checkID("Work id", *in.ID); err != nil {
+			return err
+		}
 	}
 	if in.Channel == "" {
 		return Errorf(EINVALID, "channel is required (e.g. \"chat\", \"voice\", \"email\").")
@@ -123,4 +125,10 @@ type WorkService interface {
 	// FindOpenWork returns the agent's open items, oldest first (at most
 	// MaxOpenWork). ENOTFOUND ("agent_not_found").
 	FindOpenWork(ctx context.Context, agentID string) ([]*Work, error)
+}
+
+// WorkAgentFinder finds the agent a work item is assigned to. The work
+// service implements it. ENOTFOUND for an unknown work item.
+type WorkAgentFinder interface {
+	WorkAgent(ctx context.Context, workID string) (agentID string, err error)
 }

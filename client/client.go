@@ -44,12 +44,13 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/httperror"
 )
 
 // KindReset is the Kind of the event that tells the client to reload state:
 // the id it resumed from is older than the server's retention window. Its
 // ID is where the stream goes on from.
-const KindReset = "reset"
+const KindReset = presence.KindReset
 
 // Event is one event of the stream, decoded from its envelope.
 type Event struct {
@@ -83,7 +84,9 @@ type Options struct {
 	IdleTimeout time.Duration
 
 	// OnError, when set, is told why a connection failed or ended; errors
-	// are *presence.Error with the server's code when it sent one.
+	// are *presence.Error. For an error answer, Code is the class of its
+	// HTTP status (presence.EUNAUTHORIZED for a 401) and the server's more
+	// precise code, when it sent one, is the Reason ("token_expired").
 	OnError func(error)
 }
 
@@ -186,7 +189,7 @@ func (s *subscription) stream(ctx context.Context) (connected bool, err error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, responseError(resp)
+		return false, httperror.Read(resp)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		return false, presence.Errorf(presence.EINTERNAL, "%s answered %q, not an event stream.", s.url, mt)
@@ -248,44 +251,9 @@ func decode(m message) Event {
 	return ev
 }
 
-// responseError reads the API's JSON error body, {"error": {code, message}}.
-func responseError(resp *http.Response) error {
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
-		return &presence.Error{Code: body.Error.Code, Message: body.Error.Message}
-	}
-	return presence.Errorf(codeOf(resp.StatusCode), "The server answered %s.", resp.Status)
-}
-
-// codeOf maps an HTTP status without a JSON body to an error code.
-func codeOf(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return presence.EBADREQUEST
-	case http.StatusUnauthorized:
-		return presence.EUNAUTHORIZED
-	case http.StatusForbidden:
-		return presence.EFORBIDDEN
-	case http.StatusNotFound:
-		return presence.ENOTFOUND
-	case http.StatusRequestEntityTooLarge:
-		return presence.ETOOLARGE
-	case http.StatusUnprocessableEntity:
-		return presence.EINVALID
-	case http.StatusTooManyRequests:
-		return presence.ERATELIMIT
-	}
-	return presence.EUNAVAILABLE
-}
-
 // permanent reports whether retrying cannot help: the request itself is
-// refused.
+// refused. It looks at the class (the status of the answer), not at the
+// server's precise code: a 401 token_expired is as final as any 401.
 func permanent(err error) bool {
 	if err == nil {
 		return false

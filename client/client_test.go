@@ -154,6 +154,56 @@ func TestSubscribe_RefusedForGood(t *testing.T) {
 	}
 }
 
+// The server's precise code (token_expired, channel_not_found) does not
+// hide the class of its status: a 401 or a 404 is final whatever its code,
+// and OnError gets both.
+func TestSubscribe_RefusedForGoodWithReason(t *testing.T) {
+	for _, c := range []struct {
+		status       int
+		code, reason string
+	}{
+		{http.StatusUnauthorized, presence.EUNAUTHORIZED, "token_expired"},
+		{http.StatusNotFound, presence.ENOTFOUND, "channel_not_found"},
+		{http.StatusForbidden, presence.EFORBIDDEN, presence.EFORBIDDEN},
+	} {
+		t.Run(c.reason, func(t *testing.T) {
+			var calls int
+			var mu sync.Mutex
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				calls++
+				mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.status)
+				fmt.Fprintf(w, `{"error":{"code":%q,"message":"No."}}`, c.reason)
+			}))
+			defer srv.Close()
+			errc := make(chan error, 1) // the first error; a client that retries must not block on it
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			events := client.SubscribeChannel(ctx, client.Options{BaseURL: srv.URL, Backoff: fastBackoff,
+				OnError: func(err error) {
+					select {
+					case errc <- err:
+					default:
+					}
+				}}, "c1", "")
+			for range events {
+				t.Fatal("got an event")
+			}
+			if ctx.Err() != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("still retrying after %d requests", calls)
+			}
+			err := <-errc
+			if presence.ErrorCode(err) != c.code || presence.ErrorReason(err) != c.reason || presence.ErrorMessage(err) != "No." {
+				t.Errorf("error = %v; want code %s, reason %s", err, c.code, c.reason)
+			}
+		})
+	}
+}
+
 func TestSubscribe_RetriesUnavailable(t *testing.T) {
 	var calls int
 	var mu sync.Mutex

@@ -12,33 +12,22 @@ import (
 
 var _ presence.ChannelService = (*DB)(nil)
 
-// MaxChannelTopics bounds one channel's topic list. Genesys caps a channel
-// at 1,000 topics; we take a hundred times that.
-const MaxChannelTopics = 100_000
-
 func channelFromRow(r dbsqlc.Channel) *presence.Channel {
 	return &presence.Channel{ID: r.ID, Topics: r.Topics, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, OwnerTokenID: r.OwnerTokenID}
 }
 
-// validTopics checks a channel topic list: 1..MaxChannelTopics topic
-// patterns, duplicates folded.
+// validTopics checks a channel topic list (presence.ParseTopics, at most
+// presence.MaxTopics) and folds duplicates, keeping the first of each.
 func validTopics(topics []string) ([]string, error) {
-	if len(topics) == 0 {
-		return nil, presence.Errorf(presence.EINVALID, "topics must hold at least one topic.")
-	}
-	if len(topics) > MaxChannelTopics {
-		return nil, presence.Errorf(presence.ETOOLARGE, "A channel holds at most %d topics; got %d.", MaxChannelTopics, len(topics))
+	set, err := presence.ParseTopics(topics, presence.MaxTopics)
+	if err != nil {
+		return nil, err
+	} else if len(set) == len(topics) {
+		return topics, nil
 	}
 	seen := make(map[string]bool, len(topics))
 	out := make([]string, 0, len(topics))
-	for i, t := range topics {
-		p, err := presence.ParseTopic(t, true)
-		if err != nil {
-			return nil, presence.Errorf(presence.EINVALID, "topics[%d]: %s", i, presence.ErrorMessage(err))
-		}
-		if p.Root == presence.TopicChannels {
-			return nil, presence.Errorf(presence.EINVALID, "topics[%d]: channel topics are internal.", i)
-		}
+	for _, t := range topics {
 		if !seen[t] {
 			seen[t] = true
 			out = append(out, t)

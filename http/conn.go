@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/httperror"
 )
 
 // Two things net/http (Go 1.26) does on the wire, below every handler,
@@ -181,7 +182,7 @@ func jsonPlainError(statusLine, text string) []byte {
 	case http.StatusExpectationFailed:
 		code = "expectation_failed"
 	}
-	var body errorBody
+	var body httperror.Body
 	body.Error.Code, body.Error.Message = code, strings.TrimSuffix(text, ".")+"."
 	b, _ := json.Marshal(body)
 	b = append(b, '\n')

@@ -1,6 +1,7 @@
-// Package http is the HTTP transport of presenced: routing, JSON in and out,
-// and the one table that maps presence error codes to HTTP statuses.
-// Callers import it as presencehttp.
+// Package http is the HTTP transport of presenced: routing, JSON in and
+// out, and error answers (the table that maps presence error codes to HTTP
+// statuses is in http/httperror, which the sse package and the client
+// share). Callers import it as presencehttp.
 package http
 
 import (
@@ -20,74 +21,29 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/httperror"
 )
 
 // MaxBodyBytes bounds a request body; larger ones get 413.
 const MaxBodyBytes = 4 << 20
 
-// codes maps each error class to its HTTP status. Anything not listed is a
-// bug and answers 500.
-var codes = map[string]int{
-	presence.EBADREQUEST:   http.StatusBadRequest,
-	presence.EUNAUTHORIZED: http.StatusUnauthorized,
-	presence.EFORBIDDEN:    http.StatusForbidden,
-	presence.ENOTFOUND:     http.StatusNotFound,
-	presence.EMETHOD:       http.StatusMethodNotAllowed,
-	presence.ECONFLICT:     http.StatusConflict,
-	presence.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	presence.ETIMEOUT:      http.StatusRequestTimeout,
-	presence.EINVALID:      http.StatusUnprocessableEntity,
-	presence.ERATELIMIT:    http.StatusTooManyRequests,
-	presence.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	presence.EINTERNAL:     http.StatusInternalServerError,
-}
-
-// ErrorStatusCode returns the HTTP status of a presence error code.
-func ErrorStatusCode(code string) int {
-	if v, ok := codes[code]; ok {
-		return v
-	}
-	return http.StatusInternalServerError
-}
-
-// errorBody is the JSON error of API.md.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// Error writes err as a JSON error. Internal errors are logged with the
-// request and answered with a generic message: no SQL, no stack.
+// Error writes err as a JSON error (httperror.Write). Internal errors are
+// logged with the request and answered with a generic message: no SQL, no
+// stack.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	var bodyErr bodyError
 	if r.Context().Err() != nil && !errors.As(err, &bodyErr) {
 		return // the client is gone: nobody reads the answer, nothing went wrong here
 	}
-	code := presence.ErrorCode(err)
-	if code == presence.EINTERNAL {
+	if presence.ErrorCode(err) == presence.EINTERNAL {
 		s.Logger.Error("internal error", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if code == presence.EUNAVAILABLE && w.Header().Get("Retry-After") == "" {
-		// The database is down or the connection broke under the request:
-		// it comes back within seconds, and the request may be retried.
-		w.Header().Set("Retry-After", "1")
-	}
-	writeError(w, ErrorStatusCode(code), presence.ErrorReason(err), presence.ErrorMessage(err))
+	httperror.Write(w, err)
 }
 
+// writeError answers a fixed error where no presence error is at hand.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	var body errorBody
-	body.Error.Code, body.Error.Message = code, message
-	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		// The database is unreachable or failing over (docs/ha.md): a
-		// retry in a second is likely to find the new primary.
-		w.Header().Set("Retry-After", "1")
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	httperror.WriteCode(w, status, code, message)
 }
 
 // writeJSON writes v with the given status.

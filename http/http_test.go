@@ -113,6 +113,7 @@ func TestPresenceAPI(t *testing.T) {
 		t.Fatalf("same status opened a new spell")
 	}
 	s.mustError(422, "unknown_status", "PUT", "/v1/agents/a1/presence", `{"status": "lunch"}`)
+	s.mustError(422, "invalid_id", "PUT", "/v1/agents/a1/presence", `{"status": "out to lunch"}`)
 	s.mustError(422, "invalid", "PUT", "/v1/agents/a1/presence", `{}`)
 	s.must(200, "GET", "/v1/agents/a1/presence", "")
 

@@ -104,7 +104,7 @@ func BenchmarkPublish(b *testing.B) {
 		b.Cleanup(func() { br.unregister(s); br.Close() })
 		var bodies [2]json.RawMessage
 		for k, prefix := range []string{"a", "b"} {
-			topics := make([]string, DefaultMaxTopics)
+			topics := make([]string, presence.MaxTopics)
 			for i := range topics {
 				topics[i] = "agents." + prefix + strconv.Itoa(i) + ".presence"
 			}

@@ -31,7 +31,6 @@ const (
 	DefaultHeartbeat    = 15 * time.Second
 	DefaultBufferSize   = 256
 	DefaultWriteTimeout = 10 * time.Second
-	DefaultMaxTopics    = 100_000
 )
 
 // defaultPageSize is the number of events read from the log at a time.
@@ -57,7 +56,8 @@ type Config struct {
 	// read for this long loses its stream.
 	WriteTimeout time.Duration
 
-	// MaxTopics bounds the topics of one stream, channels included.
+	// MaxTopics bounds the topics of one stream, channels included;
+	// default presence.MaxTopics.
 	MaxTopics int
 
 	// Authorize, when set, says whether the request may subscribe to a
@@ -118,7 +118,7 @@ func New(cfg Config) *Broker {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if cfg.MaxTopics <= 0 {
-		cfg.MaxTopics = DefaultMaxTopics
+		cfg.MaxTopics = presence.MaxTopics
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -320,7 +320,7 @@ func TestServeEvents_Reset(t *testing.T) {
 
 	ts := f.stream("/v1/events?topic=agents.a1.presence", evs[2].Position.String())
 	fr := ts.next()
-	if fr.Event != KindReset || fr.ID != evs[9].Position.String() {
+	if fr.Event != presence.KindReset || fr.ID != evs[9].Position.String() {
 		t.Fatalf("got %+v, want a reset with the head's id %s", fr, evs[9].Position)
 	}
 	// The message says why: the log's own reason (a failover's loss
@@ -346,7 +346,7 @@ func TestServeEvents_Reset(t *testing.T) {
 	// An id the log never reached (a restored database) resets too.
 	future := presence.Position{Xid: live.Position.Xid + 100, ID: 1}
 	ahead := f.stream("/v1/events?topic=agents.a1.presence", future.String())
-	if fr := ahead.next(); fr.Event != KindReset || fr.ID != live.Position.String() {
+	if fr := ahead.next(); fr.Event != presence.KindReset || fr.ID != live.Position.String() {
 		t.Fatalf("got %+v, want a reset with the head's id %s", fr, live.Position)
 	} else if m := resetMessage(fr.Data); !strings.Contains(m, "past the head of the event log") {
 		t.Errorf("reset message %q for an id past the head", m)
@@ -390,7 +390,7 @@ func TestServeChannel_TopicsChangeLive(t *testing.T) {
 
 func TestServeChannel_100kTopics(t *testing.T) {
 	f := newFixture(t, Config{})
-	topics := make([]string, DefaultMaxTopics)
+	topics := make([]string, presence.MaxTopics)
 	for i := range topics {
 		topics[i] = "agents.a" + strconv.Itoa(i) + ".presence"
 	}

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -43,9 +44,34 @@ func TestServeEvents_ResetOfALogPrunedEmpty(t *testing.T) {
 	if err := json.Unmarshal([]byte(fr.Data), &env); err != nil {
 		t.Fatal(err)
 	}
-	if fr.Event != KindReset || fr.ID != evs[4].Position.String() || env.Topic != "agents.a1.presence,statuses" {
+	if fr.Event != presence.KindReset || fr.ID != evs[4].Position.String() || env.Topic != "agents.a1.presence,statuses" {
 		t.Fatalf("got %+v topic %q, want a reset with id %s and the stream's topics", fr, env.Topic, evs[4].Position)
 	}
 	live := f.emit("agents.a1.presence", "presence", `{"after":"reset"}`)
 	ts.expectEvents(live)
+}
+
+// A stream that cannot start is answered as every error of the API is
+// (http/httperror): the precise code when the error has one (it was the
+// class), Retry-After on a 503 (it had none), and never cached.
+func TestServeErrorsAreAPIErrors(t *testing.T) {
+	f := newFixture(t, Config{Channels: goneChannels{}})
+	resp := f.get("/v1/channels/c1/events", nil)
+	if code, _ := apiError(t, resp); resp.StatusCode != 404 || code != "channel_not_found" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("unknown channel: %d %q %v", resp.StatusCode, code, resp.Header)
+	}
+
+	f.b.Close()
+	resp = f.get("/v1/events?topic=statuses", nil)
+	if code, _ := apiError(t, resp); resp.StatusCode != 503 || code != presence.EUNAVAILABLE ||
+		resp.Header.Get("Retry-After") != "1" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("closed broker: %d %q %v", resp.StatusCode, code, resp.Header)
+	}
+}
+
+// goneChannels is a ChannelService that holds no channel.
+type goneChannels struct{ presence.ChannelService }
+
+func (goneChannels) FindChannelByID(ctx context.Context, id string) (*presence.Channel, error) {
+	return nil, presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", id)
 }

@@ -11,17 +11,13 @@ import (
 	presence "github.com/presenced/presenced"
 )
 
-// KindReset is the event sent, once, to a client whose Last-Event-ID is
-// older than the log's retention window: events after it may be gone, so
-// it must reload state. Its id is the log's head at that moment (for a log
-// pruned empty, the position it was pruned through), so that a later
-// reconnect resumes from there; its topic is the stream's topic patterns,
-// comma-separated as ?topic= takes them; the stream goes on live after it.
-const KindReset = "reset"
-
-// resetBody is the envelope body of the reset event: why the client's id
-// cannot be resumed from (past the retention window, lost in a failover,
-// past the log's head) and what to do.
+// resetBody is the envelope body of the presence.KindReset event: why the
+// client's id cannot be resumed from (past the retention window, lost in a
+// failover, past the log's head) and what to do. That event's id is the
+// log's head at that moment (for a log pruned empty, the position it was
+// pruned through), so that a later reconnect resumes from there; its topic
+// is the stream's topic patterns, comma-separated as ?topic= takes them;
+// the stream goes on live after it.
 func resetBody(why string) json.RawMessage {
 	body, _ := json.Marshal(struct {
 		Reload  bool   `json:"reload"`
@@ -106,7 +102,7 @@ func (b *Broker) write(ctx context.Context, s *subscriber, start backlog, resume
 func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resume bool, sk sink, tick <-chan time.Time) error {
 	if resume {
 		if start.reset {
-			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: KindReset, At: time.Now().UTC(), Body: resetBody(start.why)}
+			reset := presence.Event{Position: start.after, Topic: s.topicList(), Kind: presence.KindReset, At: time.Now().UTC(), Body: resetBody(start.why)}
 			if err := writeFrames(sk, b.framers.backlog([]presence.Event{reset})); err != nil {
 				return err
 			}

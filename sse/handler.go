@@ -2,13 +2,13 @@ package sse
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/httperror"
 )
 
 // ServeEvents serves GET /v1/events?topic=T&topic=U: the events of those
@@ -181,24 +181,10 @@ func (b *Broker) warnNoDeadline() {
 	})
 }
 
-// parseTopics parses a list of topic patterns into a set. Internal channel
-// topics are refused: their events never reach clients.
+// parseTopics parses a stream's topic list: presence.ParseTopics, with at
+// most Config.MaxTopics.
 func (b *Broker) parseTopics(raw []string) (map[presence.Topic]struct{}, error) {
-	if len(raw) > b.cfg.MaxTopics {
-		return nil, presence.Errorf(presence.ETOOLARGE, "A stream takes at most %d topics; got %d.", b.cfg.MaxTopics, len(raw))
-	}
-	set := make(map[presence.Topic]struct{}, len(raw))
-	for _, v := range raw {
-		t, err := presence.ParseTopic(v, true)
-		if err != nil {
-			return nil, err
-		}
-		if t.Root == presence.TopicChannels {
-			return nil, presence.Errorf(presence.EINVALID, "Topic %q is internal; open the channel's own stream instead.", v)
-		}
-		set[t] = struct{}{}
-	}
-	return set, nil
+	return presence.ParseTopics(raw, b.cfg.MaxTopics)
 }
 
 // authorize asks Config.Authorize about every topic of a stream.
@@ -247,37 +233,9 @@ func (b *Broker) writeError(w http.ResponseWriter, err error) {
 	writeError(w, err)
 }
 
-// writeError writes err as the JSON error body of the API. The codes here
-// are the ones a stream can fail with before it starts; the status table
-// of the http package maps the same codes the same way.
+// writeError answers a stream that cannot start with err, as every error
+// answer of the API is written (httperror.Write), and not to be cached.
 func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch presence.ErrorCode(err) {
-	case presence.EINVALID:
-		status = http.StatusUnprocessableEntity
-	case presence.EBADREQUEST:
-		status = http.StatusBadRequest
-	case presence.ENOTFOUND:
-		status = http.StatusNotFound
-	case presence.ETOOLARGE:
-		status = http.StatusRequestEntityTooLarge
-	case presence.EUNAUTHORIZED:
-		status = http.StatusUnauthorized
-	case presence.EFORBIDDEN:
-		status = http.StatusForbidden
-	case presence.EUNAVAILABLE, presence.ERESET:
-		status = http.StatusServiceUnavailable
-	}
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Code = presence.ErrorCode(err)
-	body.Error.Message = presence.ErrorMessage(err)
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	httperror.Write(w, err)
 }

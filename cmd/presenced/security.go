@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	presencehttp "github.com/presenced/presenced/http"
 )
@@ -39,7 +40,7 @@ func authFlags(ef envFlags, c *authConfig) {
 		"serve /metrics without a token (otherwise it needs presence:read)")
 	ef.Int(&c.MaxStreamsPerToken, "max-streams-per-token", "PRESENCED_MAX_STREAMS_PER_TOKEN", presencehttp.DefaultMaxStreamsPerToken,
 		"SSE streams one token may hold open on one node")
-	ef.Int(&c.MaxStreamTopics, "max-stream-topics", "PRESENCED_MAX_STREAM_TOPICS", 100_000,
+	ef.Int(&c.MaxStreamTopics, "max-stream-topics", "PRESENCED_MAX_STREAM_TOPICS", presence.MaxTopics,
 		"topics one SSE stream or channel may subscribe to")
 }
 
