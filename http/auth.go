@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/handoff"
 )
 
 // Authorization is a table keyed by route pattern, exactly as the pattern
@@ -338,7 +339,7 @@ func (s *Server) guard(pattern string, params []string, h http.Handler) http.Han
 			// A stream may go on after its handler returns (the broker
 			// hijacks the connection): it keeps its place in the token's
 			// count, and revocation still ends it, until it really ends.
-			hctx, h := presence.WithHandoff(r.Context())
+			hctx, h := handoff.New(r.Context())
 			defer h.Release()
 			if info != nil {
 				info.handoff = h
