@@ -210,7 +210,7 @@ func RouteRule(pattern string) (scope string, ok bool) {
 }
 
 // Security configures authentication and hardening. The zero value is safe:
-// auth on, no rate limit, no CORS, default limits and timeouts.
+// auth on, no rate limit, no CORS, default limits.
 type Security struct {
 	// RateLimit is the requests per second one token may make (burst
 	// twice that), per bucket; 0 means no limit.
@@ -224,19 +224,10 @@ type Security struct {
 	// MaxStreamsPerToken bounds the SSE streams one token holds open on
 	// this node (0: DefaultMaxStreamsPerToken).
 	MaxStreamsPerToken int
-	// Timeouts of the HTTP server (0: the defaults below). None cuts SSE
-	// streams: a stream has no body to read once it runs, and the broker
-	// moves the write deadline before every write.
-	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
-// Defaults of Security.
-const (
-	DefaultMaxStreamsPerToken = 100
-	DefaultReadTimeout        = 30 * time.Second
-	DefaultWriteTimeout       = 60 * time.Second
-	DefaultIdleTimeout        = 120 * time.Second
-)
+// DefaultMaxStreamsPerToken is the default of Security.MaxStreamsPerToken.
+const DefaultMaxStreamsPerToken = 100
 
 // router is the mux of the server. Every route registered on it, by
 // routes() or by any later change, goes through guard, which applies the

@@ -29,8 +29,9 @@ type Server struct {
 	auth   authState // rate limits and open streams per token
 
 	// Addr is the address to listen on ("127.0.0.1:0" picks a free port).
-	Addr   string
-	Logger *slog.Logger
+	Addr     string
+	Timeouts Timeouts
+	Logger   *slog.Logger
 
 	AgentService    presence.AgentService
 	StatusService   presence.StatusService
@@ -75,6 +76,24 @@ type Server struct {
 	WorkAgents    presence.WorkAgentFinder
 	Security      Security
 }
+
+// Timeouts are the HTTP server's timeouts (http.Server's ReadTimeout,
+// WriteTimeout and IdleTimeout; 0: the defaults below). None cuts an SSE
+// stream: net/http clears the read deadline when a handler starts (for its
+// background read), and the broker moves the write deadline before every
+// write.
+type Timeouts struct {
+	Read  time.Duration // to read a request, head and body
+	Write time.Duration // from the end of the request's head to the end of the answer
+	Idle  time.Duration // a kept-alive connection's wait for its next request
+}
+
+// Defaults of Timeouts.
+const (
+	DefaultReadTimeout  = 30 * time.Second
+	DefaultWriteTimeout = 60 * time.Second
+	DefaultIdleTimeout  = 120 * time.Second
+)
 
 // NewServer returns a server with its routes registered.
 func NewServer() *Server {
@@ -177,16 +196,13 @@ func (s *Server) Open() (err error) {
 	s.server = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		// The read deadline ends when a handler starts (net/http clears it
-		// for its background read), and the SSE broker moves the write
-		// deadline before every write: neither cuts a stream.
-		ReadTimeout:    orDefault(s.Security.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:   orDefault(s.Security.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:    orDefault(s.Security.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes: 1 << 20,
-		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
-		ConnContext:    withWireConn,
-		Protocols:      new(http.Protocols),
+		ReadTimeout:       orDefault(s.Timeouts.Read, DefaultReadTimeout),
+		WriteTimeout:      orDefault(s.Timeouts.Write, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(s.Timeouts.Idle, DefaultIdleTimeout),
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ConnContext:       withWireConn,
+		Protocols:         new(http.Protocols),
 	}
 	// HTTP/1.1, and HTTP/2 without TLS (h2c, prior knowledge only): a
 	// balancer or client that speaks HTTP/2 to the node carries many
