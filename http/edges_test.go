@@ -81,7 +81,7 @@ func TestBodyCutShortOrTooSlowIsAnErrorAndLoggedAsOne(t *testing.T) {
 	var logs syncBuffer
 	s := mustOpenServer(t, func(s *presencehttp.Server) {
 		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		s.Security.ReadTimeout = 700 * time.Millisecond
+		s.Timeouts.Read = 700 * time.Millisecond
 	})
 	head := "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + testAdminToken + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
 

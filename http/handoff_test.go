@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	presence "github.com/presenced/presenced"
 	presencehttp "github.com/presenced/presenced/http"
+	"github.com/presenced/presenced/http/handoff"
 )
 
 // detachingStreamer serves streams the way the SSE broker does on HTTP/1.1:
@@ -20,7 +20,7 @@ type detachingStreamer struct {
 }
 
 func (d *detachingStreamer) ServeEvents(w http.ResponseWriter, r *http.Request) {
-	h := presence.HandoffFrom(r.Context())
+	h := handoff.From(r.Context())
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil || h == nil || !h.Detach() {
 		panic("cannot detach")

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/handoff"
 )
 
 // Metrics records every request and serves GET /metrics; package metrics
@@ -39,7 +39,7 @@ type requestInfo struct {
 
 	// handoff, set by the guard on streams, tells when the request really
 	// ends: a stream that hijacked its connection outlives its handler.
-	handoff *presence.Handoff
+	handoff *handoff.Handoff
 }
 
 type requestInfoKey struct{}

@@ -82,7 +82,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc, _ := loadOpenAPI(t)
 	described := doc.described()
 	registered := make(map[string]string) // key → pattern
-	for _, p := range presencehttp.NewServer().Routes() {
+	for _, p := range presencehttp.Routes() {
 		if k := routeKey(p); k != "" {
 			registered[k] = p
 		}
@@ -113,7 +113,7 @@ func TestOpenAPIScopesAreTheRouteRules(t *testing.T) {
 	t.Parallel()
 	doc, _ := loadOpenAPI(t)
 	patterns := make(map[string]string)
-	for _, p := range presencehttp.NewServer().Routes() {
+	for _, p := range presencehttp.Routes() {
 		patterns[routeKey(p)] = p
 	}
 	for k, op := range doc.described() {
@@ -248,15 +248,14 @@ func TestOpenAPIIsServedWithoutAToken(t *testing.T) {
 	}
 }
 
-// The query parameters each /v1 route takes (server.go's routes) are the
+// The query parameters each /v1 route takes (routes.go) are the
 // ones the document declares for it, so that checkQuery refuses exactly
 // what the contract does not promise.
 func TestOpenAPIQueryParametersAreTheRoutes(t *testing.T) {
 	t.Parallel()
 	doc, tree := loadOpenAPI(t)
 	described := doc.described()
-	s := presencehttp.NewServer()
-	for _, p := range s.Routes() {
+	for _, p := range presencehttp.Routes() {
 		k := routeKey(p)
 		op, ok := described[k]
 		if !ok || !strings.Contains(k, " /v1/") {
@@ -279,7 +278,7 @@ func TestOpenAPIQueryParametersAreTheRoutes(t *testing.T) {
 			}
 		}
 		var taken []string
-		for _, name := range s.RouteParams(p) {
+		for _, name := range presencehttp.RouteParams(p) {
 			taken = append(taken, strings.TrimSuffix(name, "*"))
 		}
 		slices.Sort(declared)

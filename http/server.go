@@ -11,7 +11,6 @@ import (
 	"time"
 
 	presence "github.com/presenced/presenced"
-	"github.com/presenced/presenced/http/wallboard"
 )
 
 // EventStreamer serves SSE streams; package sse's Broker implements it. The
@@ -25,12 +24,15 @@ type EventStreamer interface {
 type Server struct {
 	ln     net.Listener
 	server *http.Server
-	mux    *router   // every route behind its authorization rule (auth.go)
-	auth   authState // rate limits and open streams per token
+	mux    *http.ServeMux // every route of routes.go behind the guard (guard.go)
+
+	limits  limiters       // requests per token (ratelimit.go)
+	streams streamRegistry // open streams per token (streams.go)
 
 	// Addr is the address to listen on ("127.0.0.1:0" picks a free port).
-	Addr   string
-	Logger *slog.Logger
+	Addr     string
+	Timeouts Timeouts
+	Logger   *slog.Logger
 
 	AgentService    presence.AgentService
 	StatusService   presence.StatusService
@@ -66,7 +68,7 @@ type Server struct {
 	// migrations applied, listener connected); nil means always ready.
 	Ready func(ctx context.Context) error
 
-	// Authentication and authorization (auth.go): every route but the
+	// Authentication and authorization (guard.go): every route but the
 	// open ones needs a token that TokenService knows. The finders let
 	// agent-bound tokens use routes keyed by session or work id.
 	TokenService  presence.TokenService
@@ -76,92 +78,46 @@ type Server struct {
 	Security      Security
 }
 
-// NewServer returns a server with its routes registered.
-func NewServer() *Server {
-	s := &Server{Logger: slog.Default()}
-	s.mux = newRouter(s)
-	s.routes()
-	return s
+// Security configures authentication and hardening. The zero value is safe:
+// auth on, no rate limit, no CORS, default limits.
+type Security struct {
+	// RateLimit is the requests per second one token may make (burst
+	// twice that), per bucket; 0 means no limit.
+	RateLimit float64
+	// CORSOrigins are the browser origins allowed to call the API ("*":
+	// any). Empty: no cross-origin access.
+	CORSOrigins []string
+	// PublicMetrics opens GET /metrics to anyone; otherwise it needs a
+	// presence:read token.
+	PublicMetrics bool
+	// MaxStreamsPerToken bounds the SSE streams one token holds open on
+	// this node (0: DefaultMaxStreamsPerToken).
+	MaxStreamsPerToken int
 }
 
-// routes registers every route. The names after a handler are the query
-// parameters the route takes ("name*": it may be repeated); under /v1 a
-// query string that does not parse, names another parameter or repeats one
-// that may not be repeated is 400 (checkQuery), so that no typo or trick
-// can widen a filter. Keep them equal to http/openapi.json's parameters
-// (TestOpenAPIQueryParametersAreTheRoutes checks).
-func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", s.handleHealthz)
-	m.HandleFunc("GET /readyz", s.handleReadyz)
+// Timeouts are the HTTP server's timeouts (http.Server's ReadTimeout,
+// WriteTimeout and IdleTimeout; 0: the defaults below). None cuts an SSE
+// stream: net/http clears the read deadline when a handler starts (for its
+// background read), and the broker moves the write deadline before every
+// write.
+type Timeouts struct {
+	Read  time.Duration // to read a request, head and body
+	Write time.Duration // from the end of the request's head to the end of the answer
+	Idle  time.Duration // a kept-alive connection's wait for its next request
+}
 
-	m.HandleFunc("POST /v1/agents", s.handleAgentCreate)
-	m.HandleFunc("GET /v1/agents", s.handleAgentList, "limit", "cursor", "deleted")
-	m.HandleFunc("POST /v1/agents/batch", s.handleAgentBatch)
-	m.HandleFunc("GET /v1/agents/updated", s.handleAgentsUpdated, "start", "end", "limit", "cursor")
-	m.HandleFunc("GET /v1/agents/deleted", s.handleAgentsDeleted, "start", "end", "limit", "cursor")
-	m.HandleFunc("GET /v1/agents/{id}", s.handleAgentGet)
-	m.HandleFunc("PATCH /v1/agents/{id}", s.handleAgentPatch)
-	m.HandleFunc("DELETE /v1/agents/{id}", s.handleAgentDelete)
-	m.HandleFunc("POST /v1/agents/{id}/restore", s.handleAgentRestore)
+// Defaults of Timeouts.
+const (
+	DefaultReadTimeout  = 30 * time.Second
+	DefaultWriteTimeout = 60 * time.Second
+	DefaultIdleTimeout  = 120 * time.Second
+)
 
-	m.HandleFunc("GET /v1/statuses", s.handleStatusList)
-	m.HandleFunc("POST /v1/statuses", s.handleStatusCreate)
-	m.HandleFunc("PATCH /v1/statuses/{id}", s.handleStatusPatch)
-	m.HandleFunc("DELETE /v1/statuses/{id}", s.handleStatusDelete)
-
-	m.HandleFunc("PUT /v1/agents/{id}/presence", s.handlePresencePut)
-	m.HandleFunc("GET /v1/agents/{id}/presence", s.handlePresenceGet)
-	m.HandleFunc("GET /v1/presence", s.handlePresenceList, "agent*", "status", "state", "limit", "cursor")
-	m.HandleFunc("POST /v1/presence/query", s.handlePresenceQuery, "limit", "cursor")
-
-	m.HandleFunc("PUT /v1/agents/{id}/attributes", s.handleAttributesPut)
-	m.HandleFunc("GET /v1/agents/{id}/attributes", s.handleAttributesGet)
-	m.HandleFunc("DELETE /v1/agents/{id}/attributes/{category}/{name...}", s.handleAttributeDelete)
-
-	m.HandleFunc("GET /v1/spells", s.handleSpellList, "agent", "status", "from", "to", "current", "limit", "cursor")
-	m.HandleFunc("GET /v1/spells/updated", s.handleSpellsUpdated, "start", "end", "limit", "cursor")
-	m.HandleFunc("GET /v1/spells/deleted", s.handleSpellsDeleted, "start", "end", "limit", "cursor")
-	m.HandleFunc("GET /v1/spells/{id}", s.handleSpellGet)
-	m.HandleFunc("DELETE /v1/spells/{id}", s.handleSpellDelete)
-	m.HandleFunc("POST /v1/spells/{id}/restore", s.handleSpellRestore)
-
-	m.HandleFunc("POST /v1/agents/{id}/sessions", s.handleSessionOpen)
-	m.HandleFunc("GET /v1/agents/{id}/sessions", s.handleSessionList)
-	m.HandleFunc("GET /v1/sessions/{sid}", s.handleSessionGet)
-	m.HandleFunc("POST /v1/sessions/{sid}/heartbeat", s.handleSessionHeartbeat)
-	m.HandleFunc("DELETE /v1/sessions/{sid}", s.handleSessionClose)
-
-	m.HandleFunc("PUT /v1/queues/{q}", s.handleQueuePut)
-	m.HandleFunc("GET /v1/queues", s.handleQueueList, "limit", "cursor")
-	m.HandleFunc("GET /v1/queues/{q}", s.handleQueueGet)
-	m.HandleFunc("POST /v1/agents/{id}/queues/{q}/login", s.handleQueueLogin)
-	m.HandleFunc("POST /v1/agents/{id}/queues/logout", s.handleQueueLogout)
-
-	m.HandleFunc("POST /v1/agents/{id}/work", s.handleWorkAssign)
-	m.HandleFunc("GET /v1/agents/{id}/work", s.handleWorkListOpen)
-	m.HandleFunc("GET /v1/work/{wid}", s.handleWorkGet)
-	m.HandleFunc("DELETE /v1/work/{wid}", s.handleWorkClose)
-	m.HandleFunc("POST /v1/work/{wid}/release", s.handleWorkRelease)
-
-	m.HandleFunc("GET /v1/events", s.handleEvents, "topic*", "last_event_id", "access_token")
-	m.HandleFunc("POST /v1/channels", s.handleChannelCreate)
-	m.HandleFunc("GET /v1/channels/{id}", s.handleChannelGet)
-	m.HandleFunc("PUT /v1/channels/{id}/subscriptions", s.handleChannelSubscriptions)
-	m.HandleFunc("GET /v1/channels/{id}/events", s.handleChannelEvents, "last_event_id", "access_token")
-
-	m.HandleFunc("POST /v1/tokens", s.handleTokenCreate)
-	m.HandleFunc("GET /v1/tokens", s.handleTokenList, "limit", "cursor")
-	m.HandleFunc("DELETE /v1/tokens/{id}", s.handleTokenRevoke)
-	m.HandleFunc("GET /v1/audit", s.handleAuditList, "action", "target_type", "actor", "limit", "cursor")
-
-	// The operator's kit and the wallboard (operations.go).
-	m.HandleFunc("GET /metrics", s.handleMetrics)
-	m.HandleFunc("GET /openapi.json", s.handleOpenAPI)
-	m.Handle("GET /{$}", wallboard.Page())
-	m.Handle("GET /wallboard/{file}", wallboard.Assets())
-
-	m.HandleFunc("/", s.handleNotFound)
+// NewServer returns a server with its routes (routes.go) registered.
+func NewServer() *Server {
+	s := &Server{Logger: slog.Default()}
+	s.mux = newMux(s)
+	return s
 }
 
 // ServeHTTP lets tests and other servers use the handler directly. Every
@@ -177,16 +133,13 @@ func (s *Server) Open() (err error) {
 	s.server = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		// The read deadline ends when a handler starts (net/http clears it
-		// for its background read), and the SSE broker moves the write
-		// deadline before every write: neither cuts a stream.
-		ReadTimeout:    orDefault(s.Security.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:   orDefault(s.Security.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:    orDefault(s.Security.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes: 1 << 20,
-		ErrorLog:       slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
-		ConnContext:    withWireConn,
-		Protocols:      new(http.Protocols),
+		ReadTimeout:       orDefault(s.Timeouts.Read, DefaultReadTimeout),
+		WriteTimeout:      orDefault(s.Timeouts.Write, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(s.Timeouts.Idle, DefaultIdleTimeout),
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ConnContext:       withWireConn,
+		Protocols:         new(http.Protocols),
 	}
 	// HTTP/1.1, and HTTP/2 without TLS (h2c, prior knowledge only): a
 	// balancer or client that speaks HTTP/2 to the node carries many
@@ -199,6 +152,26 @@ func (s *Server) Open() (err error) {
 		}
 	}()
 	return nil
+}
+
+// outer is what the server serves inside observe and the write fence: the
+// wire checks (conn.go) and CORS (cors.go) around the mux, so that
+// preflight requests (OPTIONS, no token) get their answer, and paths the
+// mux would redirect refused. observe has bounded the body already.
+func (s *Server) outer(w http.ResponseWriter, r *http.Request) {
+	if err := framingConflict(r); err != nil {
+		w.Header().Set("Connection", "close")
+		s.Error(w, r, err)
+		return
+	}
+	if s.cors(w, r) {
+		return
+	}
+	if err := canonicalPath(r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 // URL returns the base URL the server listens on.
@@ -236,7 +209,7 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 	var allow []string
 	for _, m := range routeMethods {
 		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
-		if _, pattern := s.mux.ServeMux.Handler(probe); pattern != "" && pattern != "/" {
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
 			allow = append(allow, m)
 		}
 	}

@@ -50,7 +50,7 @@ func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	// Other nodes end the token's streams when they read the revocation
 	// from the event log; this one need not wait for it.
-	s.auth.streams.end(id)
+	s.streams.end(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -522,7 +522,7 @@ func TestContract(t *testing.T) {
 	spec := loadContractSpec(t)
 	n := node.New(node.Config{Addr: "127.0.0.1:0", DatabaseURL: dbtest.NewDatabase(t), AdminToken: adminToken,
 		Logger: quiet, MaxStreamTopics: contractMaxTopics,
-		Security: presencehttp.Security{ReadTimeout: contractReadTimeout}})
+		Timeouts: presencehttp.Timeouts{Read: contractReadTimeout}})
 	if err := n.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}

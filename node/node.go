@@ -51,8 +51,10 @@ type Config struct {
 	// that an operator, a test or a load program has a known way in. It
 	// must be at least 32 characters. Auth is on either way.
 	AdminToken string
-	// Security: rate limit, CORS, stream limits, timeouts.
+	// Security: rate limit, CORS, public metrics, streams per token.
 	Security presencehttp.Security
+	// Timeouts of the HTTP server (0: its defaults).
+	Timeouts presencehttp.Timeouts
 	// MaxStreamTopics bounds the topics of one stream (0: the broker's
 	// default).
 	MaxStreamTopics int
@@ -181,6 +183,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.TokenService = n.DB
 	n.HTTP.AuditLog = n.DB
 	n.HTTP.Security = n.Config.Security
+	n.HTTP.Timeouts = n.Config.Timeouts
 	n.HTTP.Metrics = n.Metrics
 	// Services that arrive with other features implement these.
 	if f, ok := any(n.DB).(presence.SessionAgentFinder); ok {

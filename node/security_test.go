@@ -221,8 +221,8 @@ func TestRevokedTokenFailsAtOnceOnEveryNode(t *testing.T) {
 
 func TestServerTimeoutsDoNotCutStreams(t *testing.T) {
 	t.Parallel()
-	n := mustOpenSecureNode(t, dbtest.NewDatabase(t), presencehttp.Security{
-		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	n := mustOpenNodeWith(t, node.Config{Addr: "127.0.0.1:0", DatabaseURL: dbtest.NewDatabase(t), Logger: quiet,
+		Timeouts: presencehttp.Timeouts{Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 300 * time.Millisecond}})
 	mustCall(t, n, 201, adminToken, "POST", "/v1/agents", `{"id": "a1"}`)
 	code, s := openStream(t, n, "/v1/events?topic=agents.a1.presence", adminToken)
 	if code != 200 {

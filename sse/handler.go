@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/handoff"
 	"github.com/presenced/presenced/http/httperror"
 )
 
@@ -73,11 +74,11 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 		writeError(w, presence.Errorf(presence.EUNAVAILABLE, "The event stream is not available; retry later."))
 		return
 	}
-	h := presence.HandoffFrom(r.Context())
+	h := handoff.From(r.Context())
 	if h == nil {
 		// Served without the http package's middleware: the stream still
 		// needs a context that outlives a handler that returns early.
-		ctx, own := presence.WithHandoff(r.Context())
+		ctx, own := handoff.New(r.Context())
 		defer own.Release()
 		h, r = own, r.WithContext(ctx)
 	}

@@ -1,16 +1,16 @@
-package presence_test
+package handoff_test
 
 import (
 	"context"
 	"slices"
 	"testing"
 
-	presence "github.com/presenced/presenced"
+	"github.com/presenced/presenced/http/handoff"
 )
 
 func TestHandoff(t *testing.T) {
 	t.Run("NotDetached", func(t *testing.T) {
-		ctx, h := presence.WithHandoff(t.Context())
+		ctx, h := handoff.New(t.Context())
 		ran := false
 		h.AtEnd(func() { ran = true })
 		if !ran {
@@ -23,7 +23,7 @@ func TestHandoff(t *testing.T) {
 	})
 	t.Run("Detached", func(t *testing.T) {
 		parent, cancel := context.WithCancel(t.Context())
-		ctx, h := presence.WithHandoff(parent)
+		ctx, h := handoff.New(parent)
 		if !h.Detach() {
 			t.Fatal("Detach refused")
 		}
@@ -43,7 +43,7 @@ func TestHandoff(t *testing.T) {
 	})
 	t.Run("ClientGoneFirst", func(t *testing.T) {
 		parent, cancel := context.WithCancel(t.Context())
-		_, h := presence.WithHandoff(parent)
+		_, h := handoff.New(parent)
 		cancel()
 		if h.Detach() {
 			t.Error("Detach of a request whose client has gone")

@@ -1,4 +1,13 @@
-package presence
+// Package handoff lets an HTTP handler go on serving its request after it
+// returns, and lets the middleware around it act at the request's real end.
+//
+// It is the HTTP transport's request lifecycle, not a domain concept, so it
+// lives under http/ rather than in the root package. It is a package of its
+// own, standard library only, because both transports use it: the http
+// package's middleware (access log, metrics, the count of a token's open
+// streams) and the sse package's hijacked streams, and sse must not import
+// the http package.
+package handoff
 
 import (
 	"context"
@@ -29,18 +38,18 @@ type Handoff struct {
 
 type handoffKey struct{}
 
-// WithHandoff returns the context to serve a request with, given the
-// request's own, and its Handoff. Whoever makes it calls Release once the
-// handler has returned.
-func WithHandoff(parent context.Context) (context.Context, *Handoff) {
+// New returns the context to serve a request with, given the request's
+// own, and its Handoff. Whoever makes it calls Release once the handler
+// has returned.
+func New(parent context.Context) (context.Context, *Handoff) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	h := &Handoff{cancel: cancel}
 	h.stop = context.AfterFunc(parent, cancel)
 	return context.WithValue(ctx, handoffKey{}, h), h
 }
 
-// HandoffFrom returns the Handoff of ctx, or nil.
-func HandoffFrom(ctx context.Context) *Handoff {
+// From returns the Handoff of ctx, or nil.
+func From(ctx context.Context) *Handoff {
 	h, _ := ctx.Value(handoffKey{}).(*Handoff)
 	return h
 }
