@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	presence "github.com/presenced/presenced"
-	"github.com/presenced/presenced/db/internal/dbsqlc"
 	"github.com/presenced/presenced/query"
 )
 
@@ -57,13 +56,9 @@ func (db *DB) QueryPresence(ctx context.Context, q presence.PresenceQuery) ([]*p
 	if err != nil {
 		return nil, "", interpretError(err)
 	}
-	recs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dbsqlc.PresenceRecord])
+	out, err := collectRecords(rows)
 	if err != nil {
 		return nil, "", interpretError(err)
-	}
-	out := make([]*presence.Record, len(recs))
-	for i, r := range recs {
-		out[i] = recordFromRow(r)
 	}
 	return out, nextCursor(len(out), limit, func() cursor { return cursor{ID: out[len(out)-1].AgentID} }), nil
 }
