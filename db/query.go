@@ -16,7 +16,8 @@ var _ presence.QueryService = (*DB)(nil)
 // the shape of the client's expression. Package query compiles it with
 // every value, category and attribute name as a parameter; this file only
 // wraps the compiled condition in fixed SQL and numbers its own parameters
-// (cursor, limit) after the compiled ones.
+// (cursor, limit) after the compiled ones. Its rows are whole rows of the
+// view, read as every read of records is (db/presencerecord.go).
 //
 // One statement over the presence_records view in agent id order, stopped
 // by LIMIT. Custom clauses at top level are EXISTS / NOT EXISTS, which
