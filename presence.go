@@ -139,8 +139,9 @@ type PresenceService interface {
 
 	// EachPresence is FindPresences handing each record to fn as it is
 	// read, for callers that only encode them (the bulk read of a whole
-	// floor): fn must not keep the record or its pointers, which are
-	// reused for the next one. An error from fn stops the read and is
+	// floor): fn must not keep the record or its pointers past its return,
+	// since their storage is reused for the next one (so that reading a
+	// floor leaves no garbage). An error from fn stops the read and is
 	// returned. EBADREQUEST for a bad cursor.
 	EachPresence(ctx context.Context, filter PresenceFilter, fn func(*Record) error) (next string, err error)
 }

@@ -12,23 +12,6 @@ import (
 
 var _ presence.PresenceService = (*DB)(nil)
 
-func recordFromRow(r dbsqlc.PresenceRecord) *presence.Record {
-	queues := r.Queues
-	if queues == nil {
-		queues = []string{}
-	}
-	return &presence.Record{
-		AgentID: r.AgentID,
-		Status: presence.StatusRef{ID: r.StatusID, Label: r.StatusLabel,
-			SystemPresence: r.SystemPresence, IsAway: r.IsAway},
-		State: r.State, RoutingStatus: r.RoutingStatus,
-		Message: r.Message, ReasonCode: r.ReasonCode, Source: r.Source,
-		Since: r.Since, SpellID: r.SpellID,
-		Capacity: presence.Capacity{Configured: int(r.CapacityConfigured), InUse: int(r.CapacityInUse)},
-		Queues:   queues,
-	}
-}
-
 // SetPresence implements presence.PresenceService. ENOTFOUND for an
 // unknown or deleted agent, EINVALID for a bad change or an unknown status.
 // The answer is the record that the change left.
@@ -53,26 +36,27 @@ func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.Prese
 // explicit transaction (presence_change, migrations/00008): one round
 // trip that commits as it answers.
 func (db *DB) setPresenceNow(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
-	row, err := db.q.PresenceChange(ctx, db.pool, presenceChangeParams(agentID, ch))
+	rec, err := queryRecord(ctx, db.pool, dbsqlc.PresenceChange, presenceChangeArgs(agentID, ch)...)
 	if err != nil {
 		return nil, presenceChangeError(err, agentID, ch)
 	}
-	return recordFromRow(row), nil
+	return rec, nil
 }
 
 // changePresence applies ch inside tx for the rules that change presence
 // as part of a larger transaction (login, logout, automatic presence from
 // work); see presence_change for what it does.
 func (db *DB) changePresence(ctx context.Context, tx pgx.Tx, agentID string, ch presence.PresenceChange) error {
-	if _, err := db.q.PresenceChange(ctx, tx, presenceChangeParams(agentID, ch)); err != nil {
+	if _, err := tx.Exec(ctx, dbsqlc.PresenceChange, presenceChangeArgs(agentID, ch)...); err != nil {
 		return presenceChangeError(err, agentID, ch)
 	}
 	return nil
 }
 
-func presenceChangeParams(agentID string, ch presence.PresenceChange) dbsqlc.PresenceChangeParams {
-	return dbsqlc.PresenceChangeParams{AgentID: agentID, StatusID: ch.Status, Source: ch.Source,
-		ReasonCode: ch.ReasonCode, Message: ch.Message, At: ch.At}
+// presenceChangeArgs are the arguments of dbsqlc.PresenceChange, in the
+// order of its parameters (PresenceChangeParams).
+func presenceChangeArgs(agentID string, ch presence.PresenceChange) []any {
+	return []any{agentID, ch.Status, ch.Source, ch.ReasonCode, ch.Message, ch.At}
 }
 
 // The SQLSTATEs presence_change raises (migrations/00008).
@@ -108,11 +92,22 @@ func (db *DB) FindPresence(ctx context.Context, agentID string) (*presence.Recor
 }
 
 func (db *DB) presenceOf(ctx context.Context, q dbsqlc.DBTX, agentID string) (*presence.Record, error) {
-	row, err := db.q.PresenceGetByAgent(ctx, q, agentID)
+	rec, err := queryRecord(ctx, q, dbsqlc.PresenceGetByAgent, agentID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, agentNotFound(agentID)
 	} else if err != nil {
 		return nil, interpretError(err)
 	}
-	return recordFromRow(row), nil
+	return rec, nil
+}
+
+// queryRecord runs sql, a query of whole presence_records rows (sqlc's
+// text, its parameters in args), and returns the record of the first row
+// or pgx.ErrNoRows.
+func queryRecord(ctx context.Context, q dbsqlc.DBTX, sql string, args ...any) (*presence.Record, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return oneRecord(rows)
 }

@@ -51,9 +51,9 @@ func TestFindPresencesNeverGenericPlan(t *testing.T) {
 }
 
 // Every record of the bulk read, whole or paged or filtered, is the one
-// the single read returns for that agent (PresenceGetByAgent, decoded by
-// the generated code), in every kind of situation an agent can be in,
-// and across the chunks the bulk read allocates records in.
+// the single read returns for that agent (PresenceGetByAgent), in every
+// kind of situation an agent can be in, across the chunks that kept
+// records are allocated in and past the strings a read shares.
 func TestFindPresencesMatchesFindPresence(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)

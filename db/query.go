@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	presence "github.com/presenced/presenced"
-	"github.com/presenced/presenced/db/internal/dbsqlc"
 	"github.com/presenced/presenced/query"
 )
 
@@ -17,7 +16,8 @@ var _ presence.QueryService = (*DB)(nil)
 // the shape of the client's expression. Package query compiles it with
 // every value, category and attribute name as a parameter; this file only
 // wraps the compiled condition in fixed SQL and numbers its own parameters
-// (cursor, limit) after the compiled ones.
+// (cursor, limit) after the compiled ones. Its rows are whole rows of the
+// view, read as every read of records is (db/presencerecord.go).
 //
 // One statement over the presence_records view in agent id order, stopped
 // by LIMIT. Custom clauses at top level are EXISTS / NOT EXISTS, which
@@ -57,13 +57,9 @@ func (db *DB) QueryPresence(ctx context.Context, q presence.PresenceQuery) ([]*p
 	if err != nil {
 		return nil, "", interpretError(err)
 	}
-	recs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dbsqlc.PresenceRecord])
+	out, err := collectRecords(rows)
 	if err != nil {
 		return nil, "", interpretError(err)
-	}
-	out := make([]*presence.Record, len(recs))
-	for i, r := range recs {
-		out[i] = recordFromRow(r)
 	}
 	return out, nextCursor(len(out), limit, func() cursor { return cursor{ID: out[len(out)-1].AgentID} }), nil
 }

@@ -7,17 +7,20 @@ import (
 	presence "github.com/presenced/presenced"
 )
 
-// The bulk read answers with up to 10,000 records, and encoding/json spent
-// 8.5 ms of CPU on them by reflection. This file writes the same
-// bytes by hand: field by field in the struct's order, under the same
-// names, null for nil pointers and slices. Strings of plain printable
-// ASCII (ids, statuses, states: nearly all of them) are copied as they
-// are; any other string is handed to encoding/json, so that its escaping
-// (HTML characters, control characters, U+2028, invalid UTF-8) is
-// encoding/json's own. TestAppendPresenceList compares the two over
-// randomized records (through the handler's steps: appendListItem, then
-// appendListEnd), and fails when presence.Record gains a field this
-// does not write.
+// The bulk read answers with up to 10,000 records, and encoding/json
+// spends several times as long on them by reflection as this file does
+// (BenchmarkPresenceListJSON; figures in docs/performance.md). The JSON
+// form of a record is the one encoding/json gives presence.Record by its
+// tags; this file writes the same bytes by hand: field by field in the
+// struct's order, under the same names, null for nil pointers and slices.
+// Strings of plain printable ASCII (ids, statuses, states: nearly all of
+// them) are copied as they are; any other string is handed to
+// encoding/json, so that its escaping (HTML characters, control
+// characters, U+2028, invalid UTF-8) is encoding/json's own.
+// TestAppendPresenceList compares the two over records filled by
+// reflection over presence.Record (through the handler's steps:
+// appendListItem, then appendListEnd), and fails when presence.Record
+// gains a field, at any depth, that this does not write.
 
 // appendListItem appends the i-th record of a list opened with
 // `{"items":[`.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +66,74 @@ func TestAppendPresenceList(t *testing.T) {
 		}
 		check(t, []*presence.Record{r}, "")
 	})
+}
+
+// The hand encoder writes every field of presence.Record under its JSON
+// name, at every depth, and nothing else: the list is derived from the
+// struct's type and tags, so a field added to presence.Record (or its
+// parts) fails this until appendRecord writes it.
+func TestAppendRecordWritesEveryJSONField(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
+	r := new(presence.Record)
+	for {
+		fill(rng, reflect.ValueOf(r).Elem())
+		if allSet(reflect.ValueOf(r).Elem()) {
+			break
+		}
+	}
+	b, err := appendRecord(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written map[string]any
+	if err := json.Unmarshal(b, &written); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	want, got := jsonPaths(reflect.TypeFor[presence.Record](), ""), writtenPaths(written, "")
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		t.Fatalf("presence.Record has the JSON fields\n%v\nappendRecord writes\n%v", want, got)
+	}
+}
+
+// jsonPaths lists the JSON names of the fields of struct type t, as
+// encoding/json names them by their tags, and of the fields of structs
+// within ("status.id").
+func jsonPaths(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, prefix+name)
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
+			out = append(out, jsonPaths(ft, prefix+name+".")...)
+		}
+	}
+	return out
+}
+
+// writtenPaths lists the keys of a decoded JSON object, and of the objects
+// within, as jsonPaths does.
+func writtenPaths(m map[string]any, prefix string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, prefix+k)
+		if sub, ok := v.(map[string]any); ok {
+			out = append(out, writtenPaths(sub, prefix+k+".")...)
+		}
+	}
+	return out
 }
 
 // pieces of random strings: plain ASCII, what encoding/json escapes

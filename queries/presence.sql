@@ -1,12 +1,13 @@
 -- name: PresenceGetByAgent :one
+-- Whole rows of presence_records, the record's one SQL definition, as in
+-- every read of records: db/presencerecord.go scans them by column name.
 SELECT * FROM presence_records WHERE agent_id = $1 AND agent_deleted_at IS NULL;
 
 -- name: PresenceList :many
 -- Bulk read: by ids, or all agents paged by id; status and state filter.
--- db.EachPresence runs this text itself (dbsqlc.PresenceList) and
--- scans the columns in this order: keep the two in step.
-SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status,
-       message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues
+-- db.EachPresence runs this text itself (dbsqlc.PresenceList), as an
+-- unnamed statement planned for its parameters (db/presencelist.go).
+SELECT *
 FROM presence_records
 WHERE agent_deleted_at IS NULL
   AND (sqlc.narg(agent_ids)::text[] IS NULL OR agent_id = ANY(sqlc.narg(agent_ids)::text[]))

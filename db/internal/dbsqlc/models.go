@@ -87,6 +87,7 @@ type Geolocation struct {
 	UpdatedAt time.Time
 }
 
+// The presence record of every agent, deleted or not: the one definition that the API reads, the events (presence_record_json: every column but agent_deleted_at is a field of the JSON record) and the report schema share.
 type PresenceRecord struct {
 	AgentID            string
 	StatusID           string

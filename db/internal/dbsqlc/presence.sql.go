@@ -7,13 +7,14 @@ package dbsqlc
 
 import (
 	"context"
-	"time"
 )
 
 const PresenceGetByAgent = `-- name: PresenceGetByAgent :one
 SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at FROM presence_records WHERE agent_id = $1 AND agent_deleted_at IS NULL
 `
 
+// Whole rows of presence_records, the record's one SQL definition, as in
+// every read of records: db/presencerecord.go scans them by column name.
 func (q *Queries) PresenceGetByAgent(ctx context.Context, db DBTX, agentID string) (PresenceRecord, error) {
 	row := db.QueryRow(ctx, PresenceGetByAgent, agentID)
 	var i PresenceRecord
@@ -39,8 +40,7 @@ func (q *Queries) PresenceGetByAgent(ctx context.Context, db DBTX, agentID strin
 }
 
 const PresenceList = `-- name: PresenceList :many
-SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status,
-       message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues
+SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at
 FROM presence_records
 WHERE agent_deleted_at IS NULL
   AND ($1::text[] IS NULL OR agent_id = ANY($1::text[]))
@@ -59,28 +59,10 @@ type PresenceListParams struct {
 	MaxRows  int32
 }
 
-type PresenceListRow struct {
-	AgentID            string
-	StatusID           string
-	StatusLabel        string
-	SystemPresence     string
-	IsAway             bool
-	State              string
-	RoutingStatus      string
-	Message            *string
-	ReasonCode         *string
-	Source             *string
-	Since              *time.Time
-	SpellID            *int64
-	CapacityConfigured int32
-	CapacityInUse      int32
-	Queues             []string
-}
-
 // Bulk read: by ids, or all agents paged by id; status and state filter.
-// db.EachPresence runs this text itself (dbsqlc.PresenceList) and
-// scans the columns in this order: keep the two in step.
-func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListParams) ([]PresenceListRow, error) {
+// db.EachPresence runs this text itself (dbsqlc.PresenceList), as an
+// unnamed statement planned for its parameters (db/presencelist.go).
+func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListParams) ([]PresenceRecord, error) {
 	rows, err := db.Query(ctx, PresenceList,
 		arg.AgentIds,
 		arg.StatusID,
@@ -92,9 +74,9 @@ func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListPar
 		return nil, err
 	}
 	defer rows.Close()
-	items := []PresenceListRow{}
+	items := []PresenceRecord{}
 	for rows.Next() {
-		var i PresenceListRow
+		var i PresenceRecord
 		if err := rows.Scan(
 			&i.AgentID,
 			&i.StatusID,
@@ -111,6 +93,7 @@ func (q *Queries) PresenceList(ctx context.Context, db DBTX, arg PresenceListPar
 			&i.CapacityConfigured,
 			&i.CapacityInUse,
 			&i.Queues,
+			&i.AgentDeletedAt,
 		); err != nil {
 			return nil, err
 		}
