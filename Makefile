@@ -63,8 +63,8 @@ test: verify test-deps ## Verify, then run every test against real PostgreSQL (t
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
 	@# Every benchmark once, so that none rots between runs of make bench (~30 s).
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 10m ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./query/
-	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./query/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./db/clause/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./db/clause/
 
 .PHONY: test-deps-ha
 test-deps-ha: test-deps ## Install what make test-ha needs: Debian's patroni and etcd-server (as root, when missing).
