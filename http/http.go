@@ -50,7 +50,7 @@ func ErrorStatusCode(code string) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is the JSON error of API.md.
+// errorBody is the JSON error of openapi.json (components/schemas/Error).
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
@@ -270,7 +270,7 @@ func listParamsMax(r *http.Request, max int) (limit int, cursor string, err erro
 	return limit, q.Get("cursor"), nil
 }
 
-// listBody is the list form of API.md.
+// listBody is the list form of openapi.json ({"items", "next_cursor"}).
 type listBody[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
