@@ -25,13 +25,21 @@ build: ## Build bin/presenced.
 generate: ## Regenerate the sqlc code in db/internal/dbsqlc from queries/ and migrations/.
 	$(SQLC) generate
 
+# verify checks db/schema.sql with a Go test because only a database can
+# say what the migrations build: it starts a private PostgreSQL (a few
+# seconds; the result is cached until a migration or schema.sql changes).
 .PHONY: verify
-verify: ## Fail when generated code is stale, code is unformatted or go vet complains.
+verify: ## Fail when generated code or db/schema.sql is stale, code is unformatted or go vet complains.
 	$(SQLC) diff
 	$(SQLC) vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) test -run '^TestSchemaFile$$' ./db/
+
+.PHONY: schema
+schema: ## Rewrite db/schema.sql, the schema the migrations build (pg_dump of a freshly migrated database).
+	$(GO) test -count=1 -run '^TestSchemaFile$$' ./db/ -update
 
 .PHONY: test-deps
 test-deps: ## Install what tests need beyond Go: Debian's chromium (browser tests) and pgbouncer (pooler tests), as root, when missing.
@@ -63,8 +71,8 @@ test: verify test-deps ## Verify, then run every test against real PostgreSQL (t
 	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v -E '/(db|sse|client|http|node|cmd)(/|$$)')
 	@# Every benchmark once, so that none rots between runs of make bench (~30 s).
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 10m ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./query/
-	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./query/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 600000x -fuzzminimizetime 2000x ./db/clause/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime 800000x -fuzzminimizetime 2000x ./db/clause/
 
 .PHONY: test-deps-ha
 test-deps-ha: test-deps ## Install what make test-ha needs: Debian's patroni and etcd-server (as root, when missing).

@@ -1,7 +1,9 @@
 // Package db implements the presence services on PostgreSQL with pgx and the
-// sqlc-generated queries in db/internal/dbsqlc. It is the only package that
-// speaks SQL; it converts sqlc rows to domain types at its boundary and
-// translates driver errors into presence errors.
+// sqlc-generated queries in db/internal/dbsqlc (from queries/*.sql). It and
+// the packages under it are the only ones that speak SQL (db/clause compiles
+// the clause query into a condition that db runs); it converts sqlc rows to
+// domain types at its boundary and translates driver errors into presence
+// errors. db/schema.sql is the schema the migrations build, for reading.
 package db
 
 import (
@@ -65,19 +67,16 @@ func NewDB(url string) *DB {
 	return &DB{URL: url, Logger: slog.Default(), q: dbsqlc.New()}
 }
 
-// Open connects the pool and checks that the database answers.
 // DefaultMaxConns is the pool size of a node unless told otherwise: twice
 // the cores, at least 8. pgx's own default (the larger of 4 and the cores)
 // starved HTTP writes: every authenticated request looks its token up
-// before its change, so on 4 connections the token reads queued the
-// changes behind them; at 16 clients HTTP made 67–71 % of the changes/s
-// of the same changes issued directly, with 8 connections 76–81 %, with
-// the change's event latency still p50 2.6 ms, p99 20–24 ms
-// (docs/performance.md). A presence change is one statement that holds
-// its connection only while it runs, so more connections no longer hold
-// xids that delay other events, as the six-round-trip change did.
+// before its change, so on few connections the token reads queue the
+// changes behind them (figures in docs/performance.md). A presence change
+// is one statement that holds its connection only while it runs, so more
+// connections do not hold xids that delay other events.
 func DefaultMaxConns() int32 { return int32(max(8, 2*runtime.NumCPU())) }
 
+// Open connects the pool and checks that the database answers.
 func (db *DB) Open(ctx context.Context) error {
 	if db.URL == "" {
 		return fmt.Errorf("db: no database URL")

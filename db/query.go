@@ -7,13 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	presence "github.com/presenced/presenced"
-	"github.com/presenced/presenced/query"
+	"github.com/presenced/presenced/db/clause"
 )
 
 var _ presence.QueryService = (*DB)(nil)
 
 // The clause query is the one dynamic SQL of presenced: its WHERE clause has
-// the shape of the client's expression. Package query compiles it with
+// the shape of the client's expression. Package db/clause compiles it with
 // every value, category and attribute name as a parameter; this file only
 // wraps the compiled condition in fixed SQL and numbers its own parameters
 // (cursor, limit) after the compiled ones. Its rows are whole rows of the
@@ -38,7 +38,7 @@ var _ presence.QueryService = (*DB)(nil)
 
 // QueryPresence implements presence.QueryService.
 func (db *DB) QueryPresence(ctx context.Context, q presence.PresenceQuery) ([]*presence.Record, string, error) {
-	prog, err := query.Compile(q)
+	prog, err := clause.Compile(q)
 	if err != nil {
 		return nil, "", err
 	}

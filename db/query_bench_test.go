@@ -76,7 +76,7 @@ func seedQueryBenchmark(b *testing.B, d *db.DB) {
 // BenchmarkQueryPresence measures POST /v1/presence/query below HTTP (parse,
 // compile, SQL, records) over 100,000 agents x 5 custom attributes, first
 // page of 100, and reports p50 and p99 latency. The target for the
-// API.md example: p50 <= 20 ms, p99 <= 60 ms. Run:
+// README's example: p50 <= 20 ms, p99 <= 60 ms. Run:
 //
 //	go test -run '^$' -bench BenchmarkQueryPresence -benchtime 500x ./db/
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/presenced/presenced/db/dbtest"
 )
 
-// apiExample is the three-clause example of API.md with the state clause
+// apiExample is the three-clause example of README.md with the state clause
 // given, so the tests do not depend on how state is derived.
 func apiExample(state string) presence.PresenceQuery {
 	return presence.PresenceQuery{

@@ -238,7 +238,9 @@ func TestDumpHoldsNoTokenSecret(t *testing.T) {
 	}
 }
 
-func pgDump(t *testing.T, url string) []byte {
+// pgDump runs the pg_dump of the test cluster's binaries on url, with the
+// extra args, and returns what it writes.
+func pgDump(t *testing.T, url string, args ...string) []byte {
 	t.Helper()
 	bin, err := pgcluster.FindBinDir()
 	if err != nil {
@@ -246,7 +248,7 @@ func pgDump(t *testing.T, url string) []byte {
 	}
 	cmdCtx, cancel := context.WithTimeout(ctx, 60e9)
 	defer cancel()
-	cmd := exec.CommandContext(cmdCtx, filepath.Join(bin, "pg_dump"), "--no-owner", "--dbname", url)
+	cmd := exec.CommandContext(cmdCtx, filepath.Join(bin, "pg_dump"), append([]string{"--no-owner", "--dbname", url}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

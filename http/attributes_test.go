@@ -112,7 +112,8 @@ func manyAttributes(n int) string {
 	return strings.Join(parts, ", ")
 }
 
-// The three-clause example of API.md, verbatim apart from the state.
+// The three-clause example of README.md ("Custom attributes and the clause
+// query"), verbatim apart from the state.
 const apiQuery = `{"clauses": {
    "A": {"attribute": "state", "op": "eq", "value": "%s"},
    "B": {"category": "CustomerService", "attribute": "languages", "op": "eq", "value": "French"},

@@ -226,7 +226,7 @@ func listParamsMax(r *http.Request, max int) (limit int, cursor string, err erro
 	return limit, q.Get("cursor"), nil
 }
 
-// listBody is the list form of API.md.
+// listBody is the list form of openapi.json ({"items", "next_cursor"}).
 type listBody[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`

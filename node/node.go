@@ -34,7 +34,8 @@ type Config struct {
 	SpellRetention  time.Duration
 	SpellArchiveDir string
 	Logger          *slog.Logger // nil: slog.Default()
-	// MaxConns overrides the pool size (0: pgx's default).
+	// MaxConns overrides the pool size (0: pool_max_conns from
+	// DatabaseURL when it is there, else db.DefaultMaxConns()).
 	MaxConns int32
 	// PresenceBatch is the most presence changes group commit puts in one
 	// transaction (0: db.DefaultPresenceBatch; 1: off, a transaction per
@@ -185,13 +186,8 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	n.HTTP.Security = n.Config.Security
 	n.HTTP.Timeouts = n.Config.Timeouts
 	n.HTTP.Metrics = n.Metrics
-	// Services that arrive with other features implement these.
-	if f, ok := any(n.DB).(presence.SessionAgentFinder); ok {
-		n.HTTP.SessionAgents = f
-	}
-	if f, ok := any(n.DB).(presence.WorkAgentFinder); ok {
-		n.HTTP.WorkAgents = f
-	}
+	n.HTTP.SessionAgents = n.DB
+	n.HTTP.WorkAgents = n.DB
 	if err := n.HTTP.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", n.Config.Addr, err)
 	}

@@ -16,6 +16,14 @@ SELECT * FROM agents WHERE id = $1 FOR UPDATE;
 -- In id order, so two batches over the same agents cannot deadlock.
 SELECT * FROM agents WHERE id = ANY(sqlc.arg(ids)::text[]) ORDER BY id FOR UPDATE;
 
+-- name: AgentLockByWork :one
+-- The row lock of the agent a work item belongs to, in one round trip: an
+-- item never moves to another agent, so reading its agent_id in the
+-- statement's snapshot is safe. No row: unknown item.
+SELECT agents.* FROM agents
+WHERE agents.id = (SELECT work_items.agent_id FROM work_items WHERE work_items.id = $1)
+FOR UPDATE;
+
 -- name: AgentList :many
 SELECT * FROM agents
 WHERE (deleted_at IS NOT NULL) = sqlc.arg(deleted)::boolean

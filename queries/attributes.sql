@@ -25,13 +25,3 @@ SELECT count(*) FROM attributes WHERE agent_id = $1;
 -- The agent's whole attribute set as JSON, built by the same function as
 -- the events' bodies.
 SELECT attribute_set_json(sqlc.arg(agent_id)::text)::jsonb AS attribute_set;
-
--- name: GeolocationUpsert :exec
-INSERT INTO geolocations (agent_id, lat, lon)
-VALUES ($1, $2, $3)
-ON CONFLICT (agent_id) DO UPDATE
-SET lat = excluded.lat, lon = excluded.lon, updated_at = now()
-WHERE (geolocations.lat, geolocations.lon) IS DISTINCT FROM (excluded.lat, excluded.lon);
-
--- name: GeolocationDelete :exec
-DELETE FROM geolocations WHERE agent_id = $1;

@@ -7,3 +7,7 @@ WHERE (sqlc.narg(action)::text IS NULL OR action = sqlc.narg(action))
   AND id < sqlc.arg(before_id)::bigint
 ORDER BY id DESC
 LIMIT sqlc.arg(max_rows);
+
+-- name: TxSetActor :exec
+-- The acting token of this transaction, for the audit triggers.
+SELECT set_config('presenced.actor', sqlc.arg(actor)::text, true);

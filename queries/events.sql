@@ -124,11 +124,6 @@ UPDATE event_log_state
 SET pruned_xid = sqlc.arg(cut_xid)::bigint::text::xid8, pruned_id = sqlc.arg(cut_id)::bigint
 WHERE (pruned_xid, pruned_id) < (sqlc.arg(cut_xid)::bigint::text::xid8, sqlc.arg(cut_id)::bigint);
 
--- name: AdvisoryTryXactLock :one
--- Background duties (pruning, the heartbeat sweep) run on whichever node
--- holds this lock; it ends with the transaction.
-SELECT pg_try_advisory_xact_lock(sqlc.arg(key)::bigint);
-
 -- name: EventLag :one
 -- How far a reader at a position is behind the final log: the events after
 -- it, counted up to max_rows so that a metrics scrape stays cheap however

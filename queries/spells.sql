@@ -73,20 +73,23 @@ WHERE deleted_at >= sqlc.arg(start_at) AND deleted_at < sqlc.arg(end_at)
 ORDER BY deleted_at, id
 LIMIT sqlc.arg(max_rows);
 
--- name: PresenceChange :one
--- One presence change and the record it leaves, in one statement (see
--- presence_change in migrations/00008): outside a transaction it is one
--- round trip that commits as it answers.
-SELECT * FROM presence_change(sqlc.arg(agent_id), sqlc.arg(status_id), sqlc.arg(source),
-                              sqlc.narg(reason_code), sqlc.narg(message), sqlc.narg(at)::timestamptz);
+-- name: SpellBefore :one
+-- The spell that ended where another one started (presence_change makes
+-- them touch): the status an automatic busy spell replaced. Deleted spells and
+-- statuses included; the service decides.
+SELECT spells.status_id, spells.message, statuses.deleted_at AS status_deleted_at
+FROM spells
+JOIN statuses ON statuses.id = spells.status_id
+WHERE spells.agent_id = sqlc.arg(agent_id)
+  AND spells.started_at <= sqlc.arg(at)::timestamptz AND spells.ended_at = sqlc.arg(at)::timestamptz
+ORDER BY spells.started_at DESC
+LIMIT 1;
 
--- name: PresenceChangeMany :many
--- Many presence changes in one statement, so one transaction and one
--- commit (presence_change_many in migrations/00015). db/presencebatch.go
--- runs this text itself (dbsqlc.PresenceChangeMany): the arrays' elements
--- may be NULL, which the generated parameters cannot say.
-SELECT b.ord::integer AS ord, coalesce(b.error_code, '')::text AS error_code, b.record::jsonb AS record
-FROM presence_change_many(sqlc.arg(agent_ids)::text[], sqlc.arg(status_ids)::text[],
-                          sqlc.arg(sources)::text[], sqlc.arg(reason_codes)::text[],
-                          sqlc.arg(messages)::text[], sqlc.arg(ats)::timestamptz[])
-     AS b (ord, error_code, record);
+-- name: SpellFiguresLive :many
+-- The capacity figures of current spells, up to now; closed spells carry
+-- theirs (stored when they closed).
+SELECT s.id, f.at_capacity_ms::bigint AS at_capacity_ms, f.idle_ms::bigint AS idle_ms,
+       f.average_capacity::double precision AS average_capacity
+FROM spells s
+CROSS JOIN LATERAL spell_capacity_figures(s.agent_id, s.started_at, greatest(now(), s.started_at), s.configured_capacity) f
+WHERE s.id = ANY(sqlc.arg(ids)::bigint[]) AND s.ended_at IS NULL;

@@ -32,11 +32,3 @@ RETURNING *;
 -- name: TokenCountLiveAdmin :one
 SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL
     AND (expires_at IS NULL OR expires_at > now());
-
--- name: AdvisoryXactLock :exec
--- Serialises a one-time duty between nodes that start at once.
-SELECT pg_advisory_xact_lock(sqlc.arg(key)::bigint);
-
--- name: TxSetActor :exec
--- The acting token of this transaction, for the audit triggers.
-SELECT set_config('presenced.actor', sqlc.arg(actor)::text, true);

@@ -101,7 +101,7 @@ func scenarioBulk(ctx context.Context, e *env, o options) error {
 		notModified.add(time.Since(start))
 	}
 	// The target is for one GET of the whole floor, cached or not; the
-	// pages are what a client limited to API.md's 1,000 a page pays.
+	// pages are what a client limited to openapi.json's 1,000 a page pays.
 	fmt.Printf("all %d agents (%d pages of 1,000): %s\n", o.agents, (o.agents+999)/1000, walk.summary())
 	fmt.Printf("all %d agents in one request:     %s  (target p50 ≤ 30 ms)\n", o.agents, whole.summary())
 	fmt.Printf("  the same, missing the cache:     %s  (target p50 ≤ 30 ms)\n", uncached.summary())

@@ -3,7 +3,7 @@
 // (EventSource). It is plain HTML, CSS and JavaScript modules, embedded in
 // the binary: nothing to build, nothing to fetch from elsewhere.
 //
-// The page's DOM contract (API.md, "Wallboard page"): every agent tile
+// The page's DOM contract (README.md, "Wallboard"): every agent tile
 // carries data-agent-id and data-status and shows the status label as
 // text. Browser tests rely on it.
 package wallboard

@@ -260,6 +260,31 @@ func (q *Queries) AgentLockByIDs(ctx context.Context, db DBTX, ids []string) ([]
 	return items, nil
 }
 
+const AgentLockByWork = `-- name: AgentLockByWork :one
+SELECT agents.id, agents.name, agents.default_status, agents.capacity, agents.interrupt_capacity, agents.created_at, agents.updated_at, agents.deleted_at FROM agents
+WHERE agents.id = (SELECT work_items.agent_id FROM work_items WHERE work_items.id = $1)
+FOR UPDATE
+`
+
+// The row lock of the agent a work item belongs to, in one round trip: an
+// item never moves to another agent, so reading its agent_id in the
+// statement's snapshot is safe. No row: unknown item.
+func (q *Queries) AgentLockByWork(ctx context.Context, db DBTX, id string) (Agent, error) {
+	row := db.QueryRow(ctx, AgentLockByWork, id)
+	var i Agent
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.DefaultStatus,
+		&i.Capacity,
+		&i.InterruptCapacity,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
 const AgentRestore = `-- name: AgentRestore :one
 UPDATE agents SET deleted_at = NULL, updated_at = now() WHERE id = $1
 RETURNING id, name, default_status, capacity, interrupt_capacity, created_at, updated_at, deleted_at

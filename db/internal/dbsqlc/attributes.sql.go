@@ -103,31 +103,3 @@ func (q *Queries) AttributeUpsertMany(ctx context.Context, db DBTX, arg Attribut
 	}
 	return result.RowsAffected(), nil
 }
-
-const GeolocationDelete = `-- name: GeolocationDelete :exec
-DELETE FROM geolocations WHERE agent_id = $1
-`
-
-func (q *Queries) GeolocationDelete(ctx context.Context, db DBTX, agentID string) error {
-	_, err := db.Exec(ctx, GeolocationDelete, agentID)
-	return err
-}
-
-const GeolocationUpsert = `-- name: GeolocationUpsert :exec
-INSERT INTO geolocations (agent_id, lat, lon)
-VALUES ($1, $2, $3)
-ON CONFLICT (agent_id) DO UPDATE
-SET lat = excluded.lat, lon = excluded.lon, updated_at = now()
-WHERE (geolocations.lat, geolocations.lon) IS DISTINCT FROM (excluded.lat, excluded.lon)
-`
-
-type GeolocationUpsertParams struct {
-	AgentID string
-	Lat     float64
-	Lon     float64
-}
-
-func (q *Queries) GeolocationUpsert(ctx context.Context, db DBTX, arg GeolocationUpsertParams) error {
-	_, err := db.Exec(ctx, GeolocationUpsert, arg.AgentID, arg.Lat, arg.Lon)
-	return err
-}

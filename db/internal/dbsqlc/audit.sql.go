@@ -61,3 +61,13 @@ func (q *Queries) AuditList(ctx context.Context, db DBTX, arg AuditListParams) (
 	}
 	return items, nil
 }
+
+const TxSetActor = `-- name: TxSetActor :exec
+SELECT set_config('presenced.actor', $1::text, true)
+`
+
+// The acting token of this transaction, for the audit triggers.
+func (q *Queries) TxSetActor(ctx context.Context, db DBTX, actor string) error {
+	_, err := db.Exec(ctx, TxSetActor, actor)
+	return err
+}

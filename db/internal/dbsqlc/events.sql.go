@@ -10,19 +10,6 @@ import (
 	"time"
 )
 
-const AdvisoryTryXactLock = `-- name: AdvisoryTryXactLock :one
-SELECT pg_try_advisory_xact_lock($1::bigint)
-`
-
-// Background duties (pruning, the heartbeat sweep) run on whichever node
-// holds this lock; it ends with the transaction.
-func (q *Queries) AdvisoryTryXactLock(ctx context.Context, db DBTX, key int64) (bool, error) {
-	row := db.QueryRow(ctx, AdvisoryTryXactLock, key)
-	var pg_try_advisory_xact_lock bool
-	err := row.Scan(&pg_try_advisory_xact_lock)
-	return pg_try_advisory_xact_lock, err
-}
-
 const EventEpoch = `-- name: EventEpoch :one
 SELECT event_epoch()::integer AS epoch
 `

@@ -132,68 +132,6 @@ func (q *Queries) QueueLockByID(ctx context.Context, db DBTX, id string) (Queue,
 	return i, err
 }
 
-const QueueMembershipJoin = `-- name: QueueMembershipJoin :execrows
-INSERT INTO queue_memberships (agent_id, queue_id) VALUES ($1, $2)
-ON CONFLICT (agent_id, queue_id) WHERE left_at IS NULL DO NOTHING
-`
-
-type QueueMembershipJoinParams struct {
-	AgentID string
-	QueueID string
-}
-
-// Zero rows when the agent is in the queue already (idempotent login).
-func (q *Queries) QueueMembershipJoin(ctx context.Context, db DBTX, arg QueueMembershipJoinParams) (int64, error) {
-	result, err := db.Exec(ctx, QueueMembershipJoin, arg.AgentID, arg.QueueID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const QueueMembershipLeave = `-- name: QueueMembershipLeave :many
-UPDATE queue_memberships
-SET left_at = greatest(clock_timestamp(), joined_at), reason_code = $1
-WHERE agent_id = $2 AND left_at IS NULL
-  AND ($3::text IS NULL OR queue_id = $3)
-RETURNING id, agent_id, queue_id, joined_at, left_at, reason_code
-`
-
-type QueueMembershipLeaveParams struct {
-	ReasonCode *string
-	AgentID    string
-	QueueID    *string
-}
-
-// Leaves one queue, or every queue when queue_id is null. The caller holds
-// the agent's row lock.
-func (q *Queries) QueueMembershipLeave(ctx context.Context, db DBTX, arg QueueMembershipLeaveParams) ([]QueueMembership, error) {
-	rows, err := db.Query(ctx, QueueMembershipLeave, arg.ReasonCode, arg.AgentID, arg.QueueID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []QueueMembership{}
-	for rows.Next() {
-		var i QueueMembership
-		if err := rows.Scan(
-			&i.ID,
-			&i.AgentID,
-			&i.QueueID,
-			&i.JoinedAt,
-			&i.LeftAt,
-			&i.ReasonCode,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const QueueRename = `-- name: QueueRename :one
 UPDATE queues SET name = $2, updated_at = now() WHERE id = $1
 RETURNING id, name, created_at, updated_at

@@ -10,106 +10,35 @@ import (
 	"time"
 )
 
-const PresenceChange = `-- name: PresenceChange :one
-SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at FROM presence_change($1, $2, $3,
-                              $4, $5, $6::timestamptz)
+const SpellBefore = `-- name: SpellBefore :one
+SELECT spells.status_id, spells.message, statuses.deleted_at AS status_deleted_at
+FROM spells
+JOIN statuses ON statuses.id = spells.status_id
+WHERE spells.agent_id = $1
+  AND spells.started_at <= $2::timestamptz AND spells.ended_at = $2::timestamptz
+ORDER BY spells.started_at DESC
+LIMIT 1
 `
 
-type PresenceChangeParams struct {
-	AgentID    string
-	StatusID   string
-	Source     string
-	ReasonCode *string
-	Message    *string
-	At         *time.Time
+type SpellBeforeParams struct {
+	AgentID string
+	At      time.Time
 }
 
-// One presence change and the record it leaves, in one statement (see
-// presence_change in migrations/00008): outside a transaction it is one
-// round trip that commits as it answers.
-func (q *Queries) PresenceChange(ctx context.Context, db DBTX, arg PresenceChangeParams) (PresenceRecord, error) {
-	row := db.QueryRow(ctx, PresenceChange,
-		arg.AgentID,
-		arg.StatusID,
-		arg.Source,
-		arg.ReasonCode,
-		arg.Message,
-		arg.At,
-	)
-	var i PresenceRecord
-	err := row.Scan(
-		&i.AgentID,
-		&i.StatusID,
-		&i.StatusLabel,
-		&i.SystemPresence,
-		&i.IsAway,
-		&i.State,
-		&i.RoutingStatus,
-		&i.Message,
-		&i.ReasonCode,
-		&i.Source,
-		&i.Since,
-		&i.SpellID,
-		&i.CapacityConfigured,
-		&i.CapacityInUse,
-		&i.Queues,
-		&i.AgentDeletedAt,
-	)
+type SpellBeforeRow struct {
+	StatusID        string
+	Message         *string
+	StatusDeletedAt *time.Time
+}
+
+// The spell that ended where another one started (presence_change makes
+// them touch): the status an automatic busy spell replaced. Deleted spells and
+// statuses included; the service decides.
+func (q *Queries) SpellBefore(ctx context.Context, db DBTX, arg SpellBeforeParams) (SpellBeforeRow, error) {
+	row := db.QueryRow(ctx, SpellBefore, arg.AgentID, arg.At)
+	var i SpellBeforeRow
+	err := row.Scan(&i.StatusID, &i.Message, &i.StatusDeletedAt)
 	return i, err
-}
-
-const PresenceChangeMany = `-- name: PresenceChangeMany :many
-SELECT b.ord::integer AS ord, coalesce(b.error_code, '')::text AS error_code, b.record::jsonb AS record
-FROM presence_change_many($1::text[], $2::text[],
-                          $3::text[], $4::text[],
-                          $5::text[], $6::timestamptz[])
-     AS b (ord, error_code, record)
-`
-
-type PresenceChangeManyParams struct {
-	AgentIds    []string
-	StatusIds   []string
-	Sources     []string
-	ReasonCodes []string
-	Messages    []string
-	Ats         []time.Time
-}
-
-type PresenceChangeManyRow struct {
-	Ord       int32
-	ErrorCode string
-	Record    []byte
-}
-
-// Many presence changes in one statement, so one transaction and one
-// commit (presence_change_many in migrations/00015). db/presencebatch.go
-// runs this text itself (dbsqlc.PresenceChangeMany): the arrays' elements
-// may be NULL, which the generated parameters cannot say.
-func (q *Queries) PresenceChangeMany(ctx context.Context, db DBTX, arg PresenceChangeManyParams) ([]PresenceChangeManyRow, error) {
-	rows, err := db.Query(ctx, PresenceChangeMany,
-		arg.AgentIds,
-		arg.StatusIds,
-		arg.Sources,
-		arg.ReasonCodes,
-		arg.Messages,
-		arg.Ats,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []PresenceChangeManyRow{}
-	for rows.Next() {
-		var i PresenceChangeManyRow
-		if err := rows.Scan(&i.Ord, &i.ErrorCode, &i.Record); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const SpellCloseCurrent = `-- name: SpellCloseCurrent :exec
@@ -121,6 +50,48 @@ WHERE agent_id = $1 AND ended_at IS NULL
 func (q *Queries) SpellCloseCurrent(ctx context.Context, db DBTX, agentID string) error {
 	_, err := db.Exec(ctx, SpellCloseCurrent, agentID)
 	return err
+}
+
+const SpellFiguresLive = `-- name: SpellFiguresLive :many
+SELECT s.id, f.at_capacity_ms::bigint AS at_capacity_ms, f.idle_ms::bigint AS idle_ms,
+       f.average_capacity::double precision AS average_capacity
+FROM spells s
+CROSS JOIN LATERAL spell_capacity_figures(s.agent_id, s.started_at, greatest(now(), s.started_at), s.configured_capacity) f
+WHERE s.id = ANY($1::bigint[]) AND s.ended_at IS NULL
+`
+
+type SpellFiguresLiveRow struct {
+	ID              int64
+	AtCapacityMs    int64
+	IdleMs          int64
+	AverageCapacity float64
+}
+
+// The capacity figures of current spells, up to now; closed spells carry
+// theirs (stored when they closed).
+func (q *Queries) SpellFiguresLive(ctx context.Context, db DBTX, ids []int64) ([]SpellFiguresLiveRow, error) {
+	rows, err := db.Query(ctx, SpellFiguresLive, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SpellFiguresLiveRow{}
+	for rows.Next() {
+		var i SpellFiguresLiveRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.AtCapacityMs,
+			&i.IdleMs,
+			&i.AverageCapacity,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const SpellGetByID = `-- name: SpellGetByID :one

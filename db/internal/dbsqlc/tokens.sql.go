@@ -10,16 +10,6 @@ import (
 	"time"
 )
 
-const AdvisoryXactLock = `-- name: AdvisoryXactLock :exec
-SELECT pg_advisory_xact_lock($1::bigint)
-`
-
-// Serialises a one-time duty between nodes that start at once.
-func (q *Queries) AdvisoryXactLock(ctx context.Context, db DBTX, key int64) error {
-	_, err := db.Exec(ctx, AdvisoryXactLock, key)
-	return err
-}
-
 const TokenCountLiveAdmin = `-- name: TokenCountLiveAdmin :one
 SELECT count(*) FROM tokens WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL
     AND (expires_at IS NULL OR expires_at > now())
@@ -188,14 +178,4 @@ func (q *Queries) TokenRevoke(ctx context.Context, db DBTX, id string) (Token, e
 		&i.ExpiresAt,
 	)
 	return i, err
-}
-
-const TxSetActor = `-- name: TxSetActor :exec
-SELECT set_config('presenced.actor', $1::text, true)
-`
-
-// The acting token of this transaction, for the audit triggers.
-func (q *Queries) TxSetActor(ctx context.Context, db DBTX, actor string) error {
-	_, err := db.Exec(ctx, TxSetActor, actor)
-	return err
 }

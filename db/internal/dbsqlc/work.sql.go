@@ -10,104 +10,6 @@ import (
 	"time"
 )
 
-const AgentLockByWork = `-- name: AgentLockByWork :one
-SELECT agents.id, agents.name, agents.default_status, agents.capacity, agents.interrupt_capacity, agents.created_at, agents.updated_at, agents.deleted_at FROM agents
-WHERE agents.id = (SELECT work_items.agent_id FROM work_items WHERE work_items.id = $1)
-FOR UPDATE
-`
-
-// The row lock of the agent a work item belongs to, in one round trip: an
-// item never moves to another agent, so reading its agent_id in the
-// statement's snapshot is safe. No row: unknown item.
-func (q *Queries) AgentLockByWork(ctx context.Context, db DBTX, id string) (Agent, error) {
-	row := db.QueryRow(ctx, AgentLockByWork, id)
-	var i Agent
-	err := row.Scan(
-		&i.ID,
-		&i.Name,
-		&i.DefaultStatus,
-		&i.Capacity,
-		&i.InterruptCapacity,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.DeletedAt,
-	)
-	return i, err
-}
-
-const SpellBefore = `-- name: SpellBefore :one
-SELECT spells.status_id, spells.message, statuses.deleted_at AS status_deleted_at
-FROM spells
-JOIN statuses ON statuses.id = spells.status_id
-WHERE spells.agent_id = $1
-  AND spells.started_at <= $2::timestamptz AND spells.ended_at = $2::timestamptz
-ORDER BY spells.started_at DESC
-LIMIT 1
-`
-
-type SpellBeforeParams struct {
-	AgentID string
-	At      time.Time
-}
-
-type SpellBeforeRow struct {
-	StatusID        string
-	Message         *string
-	StatusDeletedAt *time.Time
-}
-
-// The spell that ended where another one started (SpellChange makes them
-// touch): the status an automatic busy spell replaced. Deleted spells and
-// statuses included; the service decides.
-func (q *Queries) SpellBefore(ctx context.Context, db DBTX, arg SpellBeforeParams) (SpellBeforeRow, error) {
-	row := db.QueryRow(ctx, SpellBefore, arg.AgentID, arg.At)
-	var i SpellBeforeRow
-	err := row.Scan(&i.StatusID, &i.Message, &i.StatusDeletedAt)
-	return i, err
-}
-
-const SpellFiguresLive = `-- name: SpellFiguresLive :many
-SELECT s.id, f.at_capacity_ms::bigint AS at_capacity_ms, f.idle_ms::bigint AS idle_ms,
-       f.average_capacity::double precision AS average_capacity
-FROM spells s
-CROSS JOIN LATERAL spell_capacity_figures(s.agent_id, s.started_at, greatest(now(), s.started_at), s.configured_capacity) f
-WHERE s.id = ANY($1::bigint[]) AND s.ended_at IS NULL
-`
-
-type SpellFiguresLiveRow struct {
-	ID              int64
-	AtCapacityMs    int64
-	IdleMs          int64
-	AverageCapacity float64
-}
-
-// The capacity figures of current spells, up to now; closed spells carry
-// theirs (stored when they closed).
-func (q *Queries) SpellFiguresLive(ctx context.Context, db DBTX, ids []int64) ([]SpellFiguresLiveRow, error) {
-	rows, err := db.Query(ctx, SpellFiguresLive, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []SpellFiguresLiveRow{}
-	for rows.Next() {
-		var i SpellFiguresLiveRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.AtCapacityMs,
-			&i.IdleMs,
-			&i.AverageCapacity,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const WorkAgentState = `-- name: WorkAgentState :one
 SELECT (SELECT coalesce(sum(w.units), 0) FROM work_items w
          WHERE w.agent_id = $1 AND w.closed_at IS NULL AND NOT w.interruptible)::integer AS primary_in_use,
@@ -129,9 +31,11 @@ type WorkAgentStateRow struct {
 }
 
 // What the capacity rules decide on, read after the agent's row lock in a
-// statement of its own (see PresenceLock for why it cannot share the
-// locking statement): the units in use of the open items, and the current
-// spell with its system presence (null fields: no spell yet).
+// statement of its own: when FOR UPDATE waits for another transaction,
+// READ COMMITTED re-checks only the locked row, so a locking statement
+// that joined the spell would return it as it was before the wait. The
+// units in use of the open items, and the current spell with its system
+// presence (null fields: no spell yet).
 func (q *Queries) WorkAgentState(ctx context.Context, db DBTX, agentID string) (WorkAgentStateRow, error) {
 	row := db.QueryRow(ctx, WorkAgentState, agentID)
 	var i WorkAgentStateRow

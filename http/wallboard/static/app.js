@@ -7,7 +7,7 @@
 // record: applying one replaces the tile's record. A "reset" event (the
 // page was away longer than the server keeps events) reloads the floor.
 //
-// DOM contract (API.md, "Wallboard page"): every tile carries
+// DOM contract (README.md, "Wallboard"): every tile carries
 // data-agent-id and data-status and shows the status label as text.
 import { token, APIError, getJSON, getAll, eventsURL, positionFromETag } from "./api.js";
 

@@ -10,7 +10,7 @@ import "context"
 //	             "B": {"category": "CustomerService", "attribute": "languages", "op": "eq", "value": "French"}},
 //	 "expression": "A AND NOT B"}
 //
-// Package query parses and compiles it; see its documentation for the
+// Package db/clause parses and compiles it; see its documentation for the
 // grammar, the operators and the limits.
 type PresenceQuery struct {
 	Clauses    map[string]Clause `json:"clauses"`

@@ -1,4 +1,4 @@
-package query
+package clause
 
 import (
 	"reflect"
@@ -10,7 +10,8 @@ import (
 	presence "github.com/presenced/presenced"
 )
 
-// apiExample is the three-clause example of API.md.
+// apiExample is the three-clause example of README.md ("Custom attributes
+// and the clause query").
 func apiExample() presence.PresenceQuery {
 	return presence.PresenceQuery{
 		Clauses: map[string]presence.Clause{

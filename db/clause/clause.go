@@ -1,6 +1,9 @@
-// Package query is the presence query language: it parses the boolean
-// expression of a clause query (presence.PresenceQuery), checks its clauses
-// and compiles both into parameterized SQL for package db.
+// Package clause is the language of the clause query
+// (presence.PresenceQuery): it parses the query's boolean expression, checks
+// its clauses and compiles both into a parameterized SQL condition over the
+// presence_records view, which package db wraps in its statement. It lives
+// under db because it writes SQL; it imports only the domain package.
+// (Not to be confused with queries/, the sqlc statements of package db.)
 //
 // Safety rests on two rules that the fuzz tests check:
 //
@@ -29,7 +32,7 @@
 //     negation.
 //   - NOT binds tighter than AND, AND tighter than OR; keywords are
 //     case-insensitive.
-package query
+package clause
 
 // Limits of a query. Each one exceeded is a clean EINVALID (422) naming it.
 const (

@@ -1,4 +1,4 @@
-package query
+package clause
 
 import (
 	"fmt"
@@ -245,7 +245,7 @@ func (g *generator) expr(x Expr) string {
 	case *Or:
 		return g.join(x.X, " OR ")
 	}
-	panic(fmt.Sprintf("query: unknown node %T", x))
+	panic(fmt.Sprintf("clause: unknown node %T", x))
 }
 
 func (g *generator) join(xs []Expr, op string) string {
