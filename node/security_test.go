@@ -15,6 +15,7 @@ import (
 	"github.com/presenced/presenced/db/dbtest"
 	presencehttp "github.com/presenced/presenced/http"
 	"github.com/presenced/presenced/node"
+	"github.com/presenced/presenced/node/nodetest"
 )
 
 // mustOpenSecureNode starts a node with the given security settings.
@@ -221,7 +222,7 @@ func TestRevokedTokenFailsAtOnceOnEveryNode(t *testing.T) {
 
 func TestServerTimeoutsDoNotCutStreams(t *testing.T) {
 	t.Parallel()
-	n := mustOpenNodeWith(t, node.Config{Addr: "127.0.0.1:0", DatabaseURL: dbtest.NewDatabase(t), Logger: quiet,
+	n := nodetest.MustOpenConfig(t, node.Config{Addr: "127.0.0.1:0", DatabaseURL: dbtest.NewDatabase(t), Logger: quiet,
 		Timeouts: presencehttp.Timeouts{Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 300 * time.Millisecond}})
 	mustCall(t, n, 201, adminToken, "POST", "/v1/agents", `{"id": "a1"}`)
 	code, s := openStream(t, n, "/v1/events?topic=agents.a1.presence", adminToken)
