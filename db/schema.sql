@@ -376,6 +376,13 @@ CREATE VIEW public.presence_records AS
 
 
 --
+-- Name: VIEW presence_records; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON VIEW public.presence_records IS 'The presence record of every agent, deleted or not: the one definition that the API reads, the events (presence_record_json: every column but agent_deleted_at is a field of the JSON record) and the report schema share.';
+
+
+--
 -- Name: presence_change(text, text, text, text, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -484,23 +491,18 @@ $$;
 CREATE FUNCTION public.presence_record_json(p_agent text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     AS $$
+DECLARE
+    v_row jsonb;
 BEGIN
-    RETURN (
-        SELECT jsonb_build_object(
-            'agent_id', r.agent_id,
-            'status', jsonb_build_object('id', r.status_id, 'label', r.status_label,
-                                         'system_presence', r.system_presence, 'is_away', r.is_away),
-            'state', r.state,
-            'routing_status', r.routing_status,
-            'message', r.message,
-            'reason_code', r.reason_code,
-            'source', r.source,
-            'since', r.since,
-            'spell_id', r.spell_id,
-            'capacity', jsonb_build_object('configured', r.capacity_configured, 'in_use', r.capacity_in_use),
-            'queues', to_jsonb(r.queues))
-        FROM presence_records r
-        WHERE r.agent_id = p_agent);
+    SELECT to_jsonb(r) INTO v_row FROM presence_records r WHERE r.agent_id = p_agent;
+    RETURN (v_row - ARRAY['status_id', 'status_label', 'system_presence', 'is_away',
+                          'capacity_configured', 'capacity_in_use', 'agent_deleted_at'])
+        || jsonb_build_object(
+               'status', jsonb_build_object('id', v_row -> 'status_id', 'label', v_row -> 'status_label',
+                                            'system_presence', v_row -> 'system_presence',
+                                            'is_away', v_row -> 'is_away'),
+               'capacity', jsonb_build_object('configured', v_row -> 'capacity_configured',
+                                              'in_use', v_row -> 'capacity_in_use'));
 END
 $$;
 
