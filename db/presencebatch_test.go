@@ -22,11 +22,12 @@ type logged struct {
 
 // presenceLog reads the presence events whose message starts with prefix,
 // in log order ((xid, id)), straight from the table: every writer has
-// ended, so nothing is missing.
+// ended, so nothing is missing. The order is the columns' (e.xid), not
+// the output's xid text, in which xid 1000 sorts before 996.
 func presenceLog(t *testing.T, d *db.DB, prefix string) []logged {
 	t.Helper()
-	rows, err := d.Pool().Query(ctx, `SELECT xid::text, body->>'agent_id', body->>'message', body FROM events
-		WHERE kind = 'presence' AND body->>'message' LIKE $1 || '%' ORDER BY xid, id`, prefix)
+	rows, err := d.Pool().Query(ctx, `SELECT e.xid::text, e.body->>'agent_id', e.body->>'message', e.body FROM events e
+		WHERE e.kind = 'presence' AND e.body->>'message' LIKE $1 || '%' ORDER BY e.xid, e.id`, prefix)
 	ok(t, err)
 	defer rows.Close()
 	var out []logged
