@@ -21,7 +21,9 @@ const lockKeyHistory int64 = 0x70726573_00000003
 //   - creates the monthly spell partitions of this month and the next two
 //     (presenced manages the partitions itself; no extension needed);
 //   - rolls up every ended UTC day not rolled up yet, and the days whose
-//     spells were edited since (spell_rollups, report.daily_status);
+//     spells were edited since: per agent and status (spell_rollups,
+//     report.daily_status) and per 15-minute interval and status over all
+//     agents (spell_rollup_intervals, report.interval_status);
 //   - with a Retention, exports each month that ended more than Retention
 //     ago to ArchiveDir as CSV, then drops its partition. The rollups stay.
 type HistoryKeeper struct {
@@ -143,21 +145,14 @@ func (k *HistoryKeeper) rollupDay(ctx context.Context, day time.Time) (won bool,
 				 ON CONFLICT DO NOTHING`, day)
 		}
 	}()
-	rows, err := k.db.pool.Query(ctx, `SELECT day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms
+	daily, err := k.collect(ctx, `SELECT day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms
 		FROM spell_rollup_rows($1)`, day)
 	if err != nil {
 		return false, err
 	}
-	var data [][]any
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			rows.Close()
-			return false, err
-		}
-		data = append(data, vals)
-	}
-	if err := rows.Err(); err != nil {
+	intervals, err := k.collect(ctx, `SELECT starts_at, status_id, spells, seconds, agents
+		FROM spell_rollup_interval_rows($1)`, day)
+	if err != nil {
 		return false, err
 	}
 	return k.locked(ctx, func(tx pgx.Tx) error {
@@ -166,13 +161,31 @@ func (k *HistoryKeeper) rollupDay(ctx context.Context, day time.Time) (won bool,
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spell_rollups"},
 			[]string{"day", "agent_id", "status_id", "seconds", "spells", "at_capacity_ms", "idle_ms"},
-			pgx.CopyFromRows(data)); err != nil {
+			pgx.CopyFromRows(daily)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at) VALUES ($1, now())
-			ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at`, day)
+		if _, err := tx.Exec(ctx, `DELETE FROM spell_rollup_intervals
+			WHERE starts_at >= $1::date::timestamp AT TIME ZONE 'UTC' AND starts_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'`, day); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spell_rollup_intervals"},
+			[]string{"starts_at", "status_id", "spells", "seconds", "agents"},
+			pgx.CopyFromRows(intervals)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at, intervals) VALUES ($1, now(), true)
+			ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at, intervals = true`, day)
 		return err
 	})
+}
+
+// collect reads the rows of a rollup query for day, to copy them in.
+func (k *HistoryKeeper) collect(ctx context.Context, sql string, day time.Time) ([][]any, error) {
+	rows, err := k.db.pool.Query(ctx, sql, day)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
 }
 
 // SpellMonth is a monthly partition of spells.
