@@ -77,33 +77,7 @@ func TestReportRoleReadsReportOnly(t *testing.T) {
 func TestStatusTimeFromRollupsIsFromSpells(t *testing.T) {
 	t.Parallel()
 	d := dbtest.MustOpenDB(t)
-	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-03-01Z', '2026-05-01Z')`)
-	ok(t, err)
-	// Contiguous spells of 1 minute to 6 hours (now and then 30 hours,
-	// longer than the look-back) from March 25 to April 2, each agent's
-	// last one current; one spell soft-deleted.
-	r := rand.New(rand.NewPCG(7, 7))
-	statuses := []string{"available", "busy", "meal", "break", "away"}
-	var values []string
-	for _, a := range []string{"a1", "a2", "a3"} {
-		mustAgent(t, d, a)
-		at := time.Date(2026, 3, 25, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.IntN(180)) * time.Minute)
-		for at.Before(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC)) {
-			dur := time.Duration(1+r.IntN(360))*time.Minute + time.Duration(r.IntN(60))*time.Second
-			if r.IntN(20) == 0 {
-				dur = 30 * time.Hour
-			}
-			values = append(values, fmt.Sprintf("('%s', '%s', 'manual', '%s', '%s')", a, statuses[r.IntN(len(statuses))],
-				at.Format(time.RFC3339), at.Add(dur).Format(time.RFC3339)))
-			at = at.Add(dur)
-		}
-		values = append(values, fmt.Sprintf("('%s', 'offline', 'manual', '%s', NULL)", a, at.Format(time.RFC3339)))
-	}
-	_, err = d.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES `+strings.Join(values, ",\n"))
-	ok(t, err)
-	_, err = d.Pool().Exec(ctx, `UPDATE spells SET deleted_at = now()
-		WHERE id = (SELECT min(id) FROM spells WHERE agent_id = 'a2' AND started_at > '2026-03-28Z')`)
-	ok(t, err)
+	seedRandomSpells(t, d, time.Date(2026, 3, 25, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC))
 
 	type window struct {
 		tz       string
@@ -211,4 +185,100 @@ func TestIntervalRollups(t *testing.T) {
 	if got := read(); n != 1 || got != want {
 		t.Fatalf("after rolling up again (%d days):\n%s", n, got)
 	}
+}
+
+// seedRandomSpells gives agents a1, a2 and a3 contiguous spells of 1
+// minute to 6 hours (now and then 30 hours, longer than the look-back)
+// from about from to about to, each agent's last one current, and
+// soft-deletes one spell of a2.
+func seedRandomSpells(t *testing.T, d *db.DB, from, to time.Time) {
+	t.Helper()
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure($1, $2)`, from, to.AddDate(0, 1, 0))
+	ok(t, err)
+	r := rand.New(rand.NewPCG(7, 7))
+	statuses := []string{"available", "busy", "meal", "break", "away"}
+	var values []string
+	for _, a := range []string{"a1", "a2", "a3"} {
+		mustAgent(t, d, a)
+		at := from.Add(time.Duration(r.IntN(180)) * time.Minute)
+		for at.Before(to) {
+			dur := time.Duration(1+r.IntN(360))*time.Minute + time.Duration(r.IntN(60))*time.Second
+			if r.IntN(20) == 0 {
+				dur = 30 * time.Hour
+			}
+			values = append(values, fmt.Sprintf("('%s', '%s', 'manual', '%s', '%s')", a, statuses[r.IntN(len(statuses))],
+				at.Format(time.RFC3339), at.Add(dur).Format(time.RFC3339)))
+			at = at.Add(dur)
+		}
+		values = append(values, fmt.Sprintf("('%s', 'offline', 'manual', '%s', NULL)", a, at.Format(time.RFC3339)))
+	}
+	_, err = d.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES `+strings.Join(values, ",\n"))
+	ok(t, err)
+	_, err = d.Pool().Exec(ctx, `UPDATE spells SET deleted_at = now()
+		WHERE id = (SELECT min(id) FROM spells WHERE agent_id = 'a2' AND started_at > $1::timestamptz + interval '3 days')`, from)
+	ok(t, err)
+}
+
+// report.status_totals gives the sums of report.daily_status over any run
+// of days, from the running totals; after an edit is rolled up again, and
+// while totals are pending (summing the daily rows then).
+func TestStatusTotalsAreTheDailySums(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	seedRandomSpells(t, d, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC))
+	k := db.NewHistoryKeeper(d, 0, "")
+	ok(t, k.Round(ctx, time.Date(2026, 3, 14, 0, 5, 0, 0, time.UTC)))
+	query := func(sql, from, to string) string {
+		t.Helper()
+		rows, err := d.Pool().Query(ctx, sql, from, to)
+		ok(t, err)
+		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			v, err := r.Values()
+			return fmt.Sprint(v), err
+		})
+		ok(t, err)
+		return strings.Join(got, "\n")
+	}
+	totals := func(from, to string) string {
+		return query(`SELECT agent_id, status_id, status_label, seconds::text, spells, at_capacity_ms, idle_ms
+			FROM report.status_totals($1, $2) ORDER BY 1, 2`, from, to)
+	}
+	sums := func(from, to string) string {
+		return query(`SELECT agent_id, status_id, status_label, sum(seconds)::text, sum(spells), sum(at_capacity_ms)::bigint, sum(idle_ms)::bigint
+			FROM report.daily_status WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2, 3 ORDER BY 1, 2`, from, to)
+	}
+	ranges := [][2]string{{"2026-03-01", "2026-03-31"}, {"2026-03-04", "2026-03-04"}, {"2026-03-03", "2026-03-09"},
+		{"2026-02-01", "2026-03-02"}, {"2026-03-11", "2026-04-30"}, {"2026-03-09", "2026-03-03"}}
+	check := func(when string) {
+		t.Helper()
+		for _, r := range ranges {
+			if got, want := totals(r[0], r[1]), sums(r[0], r[1]); got != want {
+				t.Errorf("%s: status_totals%v:\n%s\nwant:\n%s", when, r, got, want)
+			}
+		}
+	}
+	check("rolled up")
+	if totals("2026-03-01", "2026-03-31") == "" {
+		t.Fatal("no totals")
+	}
+
+	_, err := d.Pool().Exec(ctx, `UPDATE spells SET deleted_at = now() WHERE agent_id = 'a1' AND started_at BETWEEN '2026-03-05Z' AND '2026-03-06Z'`)
+	ok(t, err)
+	n, err := k.Rollup(ctx, time.Date(2026, 3, 14, 0, 15, 0, 0, time.UTC))
+	ok(t, err)
+	if n == 0 {
+		t.Fatal("the edit was not rolled up")
+	}
+	check("after an edit")
+
+	// The totals are what is read: a daily row changed behind their back
+	// shows only while totals are pending.
+	_, err = d.Pool().Exec(ctx, `UPDATE spell_rollups SET spells = spells + 1 WHERE day = '2026-03-04'`)
+	ok(t, err)
+	if totals("2026-03-03", "2026-03-09") == sums("2026-03-03", "2026-03-09") {
+		t.Fatal("status_totals did not read the running totals")
+	}
+	_, err = d.Pool().Exec(ctx, `INSERT INTO spell_rollup_totals_pending (day) VALUES ('2026-03-04')`)
+	ok(t, err)
+	check("pending")
 }

@@ -642,6 +642,10 @@ BEGIN
     INSERT INTO spell_rollup_intervals SELECT * FROM spell_rollup_interval_rows(p_day);
     INSERT INTO spell_rollup_days (day, rolled_at, intervals) VALUES (p_day, now(), true)
         ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at, intervals = true;
+    -- One day at a time (tests, imports, the load program): its totals
+    -- now, and those of any day pending from before it.
+    PERFORM spell_rollup_totals_from(least(p_day, (SELECT min(x.day) FROM spell_rollup_totals_pending x)));
+    DELETE FROM spell_rollup_totals_pending;
     DELETE FROM spell_rollup_dirty WHERE day = p_day;
 END
 $$;
@@ -703,8 +707,6 @@ CREATE FUNCTION public.spell_rollup_pending(p_now timestamp with time zone) RETU
                (p_now AT TIME ZONE 'UTC')::date - 1, interval '1 day') d
     UNION
     SELECT day FROM public.spell_rollup_dirty WHERE day < (p_now AT TIME ZONE 'UTC')::date
-    UNION
-    SELECT day FROM public.spell_rollup_days WHERE NOT intervals
     ORDER BY 1
 $$;
 
@@ -748,6 +750,34 @@ CREATE FUNCTION public.spell_rollup_rows(p_day date) RETURNS SETOF public.spell_
              WHERE w.deleted_at IS NULL) c
      WHERE c.hi > c.lo
      GROUP BY c.agent_id, c.status_id
+$$;
+
+
+--
+-- Name: spell_rollup_totals_from(date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.spell_rollup_totals_from(p_day date) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_day  date;
+    v_prev date := (SELECT max(t.day) FROM spell_rollup_totals t WHERE t.day < p_day);
+BEGIN
+    DELETE FROM spell_rollup_totals WHERE day >= p_day;
+    FOR v_day IN SELECT d.day FROM spell_rollup_days d WHERE d.day >= p_day ORDER BY d.day LOOP
+        INSERT INTO spell_rollup_totals (day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms)
+        SELECT v_day, agent_id, status_id,
+               coalesce(t.seconds, 0) + coalesce(r.seconds, 0),
+               coalesce(t.spells, 0) + coalesce(r.spells, 0),
+               coalesce(t.at_capacity_ms, 0) + coalesce(r.at_capacity_ms, 0),
+               coalesce(t.idle_ms, 0) + coalesce(r.idle_ms, 0)
+          FROM (SELECT * FROM spell_rollup_totals WHERE day = v_prev) t
+          FULL JOIN (SELECT * FROM spell_rollups WHERE day = v_day) r USING (agent_id, status_id);
+        v_prev := v_day;
+    END LOOP;
+END
 $$;
 
 
@@ -1152,6 +1182,41 @@ $$;
 
 
 --
+-- Name: status_totals(date, date); Type: FUNCTION; Schema: report; Owner: -
+--
+
+CREATE FUNCTION report.status_totals(p_from date, p_to date) RETURNS TABLE(agent_id text, status_id text, status_label text, system_presence text, is_away boolean, seconds numeric, spells bigint, at_capacity_ms bigint, idle_ms bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET work_mem TO '64MB'
+    SET jit TO 'off'
+    AS $$
+    SELECT x.agent_id, x.status_id, st.label, st.system_presence, st.is_away,
+           x.seconds, x.spells, x.at_capacity_ms, x.idle_ms
+      FROM (SELECT hi.agent_id, hi.status_id,
+                   hi.seconds - coalesce(lo.seconds, 0) AS seconds,
+                   hi.spells - coalesce(lo.spells, 0) AS spells,
+                   hi.at_capacity_ms - coalesce(lo.at_capacity_ms, 0) AS at_capacity_ms,
+                   hi.idle_ms - coalesce(lo.idle_ms, 0) AS idle_ms
+              FROM public.spell_rollup_totals hi
+              LEFT JOIN public.spell_rollup_totals lo
+                ON lo.day = (SELECT max(t.day) FROM public.spell_rollup_totals t WHERE t.day < p_from)
+               AND lo.agent_id = hi.agent_id AND lo.status_id = hi.status_id
+             WHERE hi.day = (SELECT max(t.day) FROM public.spell_rollup_totals t WHERE t.day <= p_to)
+               AND p_from <= p_to
+               AND NOT EXISTS (SELECT 1 FROM public.spell_rollup_totals_pending p WHERE p.day <= p_to)
+            UNION ALL
+            SELECT r.agent_id, r.status_id, sum(r.seconds), sum(r.spells), sum(r.at_capacity_ms)::bigint, sum(r.idle_ms)::bigint
+              FROM public.spell_rollups r
+             WHERE r.day BETWEEN p_from AND p_to
+               AND EXISTS (SELECT 1 FROM public.spell_rollup_totals_pending p WHERE p.day <= p_to)
+             GROUP BY r.agent_id, r.status_id) x
+      JOIN public.statuses st ON st.id = x.status_id
+     WHERE x.spells > 0
+$$;
+
+
+--
 -- Name: attributes; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1384,6 +1449,30 @@ CREATE TABLE public.spell_rollup_days (
 --
 
 CREATE TABLE public.spell_rollup_dirty (
+    day date NOT NULL
+);
+
+
+--
+-- Name: spell_rollup_totals; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.spell_rollup_totals (
+    day date NOT NULL,
+    agent_id text NOT NULL,
+    status_id text NOT NULL,
+    seconds numeric NOT NULL,
+    spells bigint NOT NULL,
+    at_capacity_ms bigint NOT NULL,
+    idle_ms bigint NOT NULL
+);
+
+
+--
+-- Name: spell_rollup_totals_pending; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.spell_rollup_totals_pending (
     day date NOT NULL
 );
 
@@ -1820,6 +1909,22 @@ ALTER TABLE ONLY public.spell_rollup_dirty
 
 ALTER TABLE ONLY public.spell_rollup_intervals
     ADD CONSTRAINT spell_rollup_intervals_pkey PRIMARY KEY (starts_at, status_id);
+
+
+--
+-- Name: spell_rollup_totals_pending spell_rollup_totals_pending_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.spell_rollup_totals_pending
+    ADD CONSTRAINT spell_rollup_totals_pending_pkey PRIMARY KEY (day);
+
+
+--
+-- Name: spell_rollup_totals spell_rollup_totals_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.spell_rollup_totals
+    ADD CONSTRAINT spell_rollup_totals_pkey PRIMARY KEY (day, agent_id, status_id);
 
 
 --
@@ -2536,6 +2641,13 @@ REVOKE ALL ON FUNCTION public.spell_rollup_rows(p_day date) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION spell_rollup_totals_from(p_day date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.spell_rollup_totals_from(p_day date) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION spells_capacity(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2640,6 +2752,14 @@ GRANT ALL ON FUNCTION report.capacity_figures(p_agent text, p_from timestamp wit
 
 REVOKE ALL ON FUNCTION report.status_time(p_from timestamp with time zone, p_to timestamp with time zone, p_tz text) FROM PUBLIC;
 GRANT ALL ON FUNCTION report.status_time(p_from timestamp with time zone, p_to timestamp with time zone, p_tz text) TO presence_reporting;
+
+
+--
+-- Name: FUNCTION status_totals(p_from date, p_to date); Type: ACL; Schema: report; Owner: -
+--
+
+REVOKE ALL ON FUNCTION report.status_totals(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION report.status_totals(p_from date, p_to date) TO presence_reporting;
 
 
 --

@@ -67,6 +67,15 @@ func scenarioHistory(ctx context.Context, e *env, o options) error {
 			end.Add(-time.Duration(days)*24*time.Hour)); err != nil {
 			return err
 		}
+		if _, err := e.sql.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at, intervals)
+			SELECT d::date, now(), true
+			  FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date - 30, ($1::timestamptz AT TIME ZONE 'UTC')::date - 1, interval '1 day') d
+			ON CONFLICT (day) DO NOTHING`, end.Add(-time.Duration(days)*24*time.Hour)); err != nil {
+			return err
+		}
+		if _, err := e.sql.Exec(ctx, `SELECT spell_rollup_totals_from(min(day)) FROM spell_rollup_days`); err != nil {
+			return err
+		}
 		k := db.NewHistoryKeeper(e.db, 0, "")
 		rolled, err := k.Rollup(ctx, now)
 		if err != nil {
@@ -222,6 +231,8 @@ func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]fi
 		{"time per agent per status, 30 days (report.daily_status)", 3, count(`
 			SELECT agent_id, status_id, sum(seconds) FROM report.daily_status
 			 WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date - 30 GROUP BY 1, 2`, dayTo)},
+		{"  the same from the running totals (report.status_totals)", 3, count(`
+			SELECT * FROM report.status_totals(($1::timestamptz AT TIME ZONE 'UTC')::date - 30, ($1::timestamptz AT TIME ZONE 'UTC')::date - 1)`, dayTo)},
 		{"report.status_time, 1 day, Europe/Paris", 3, count(`
 			SELECT count(*) FROM report.status_time($1, $2, 'Europe/Paris')`, parisFrom, parisTo)},
 		{"  24 h not on local midnights (from spells)", 3, count(`
