@@ -89,18 +89,12 @@ func TestStatusTimeFromRollupsIsFromSpells(t *testing.T) {
 	}
 	read := func(w window) string {
 		t.Helper()
-		rows, err := d.Pool().Query(ctx, `SELECT * FROM report.status_time(($1::timestamp) AT TIME ZONE $3, ($2::timestamp) AT TIME ZONE $3, $3)`,
+		got := rowsText(t, d, `SELECT * FROM report.status_time(($1::timestamp) AT TIME ZONE $3, ($2::timestamp) AT TIME ZONE $3, $3)`,
 			w.from, w.to, w.tz)
-		ok(t, err)
-		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			v, err := r.Values()
-			return fmt.Sprint(v), err
-		})
-		ok(t, err)
-		if len(got) == 0 {
+		if got == "" {
 			t.Fatalf("status_time %v: no rows", w)
 		}
-		return strings.Join(got, "\n")
+		return got
 	}
 	fromSpells := make([]string, len(windows))
 	for i, w := range windows {
@@ -157,15 +151,8 @@ func TestIntervalRollups(t *testing.T) {
 	k := db.NewHistoryKeeper(d, 0, "")
 	ok(t, k.Round(ctx, time.Date(2026, 1, 12, 0, 5, 0, 0, time.UTC)))
 	read := func() string {
-		rows, err := d.Pool().Query(ctx, `SELECT to_char(starts_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(ends_at AT TIME ZONE 'UTC', 'HH24:MI'),
+		return rowsText(t, d, `SELECT to_char(starts_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(ends_at AT TIME ZONE 'UTC', 'HH24:MI'),
 			status_id, status_label, spells, seconds::float8, agents FROM report.interval_status ORDER BY starts_at, status_id`)
-		ok(t, err)
-		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			v, err := r.Values()
-			return fmt.Sprint(v), err
-		})
-		ok(t, err)
-		return strings.Join(got, "\n")
 	}
 	want := strings.Join([]string{
 		"[10:00 10:15 busy Busy 1 300 1]",
@@ -228,23 +215,12 @@ func TestStatusTotalsAreTheDailySums(t *testing.T) {
 	seedRandomSpells(t, d, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC))
 	k := db.NewHistoryKeeper(d, 0, "")
 	ok(t, k.Round(ctx, time.Date(2026, 3, 14, 0, 5, 0, 0, time.UTC)))
-	query := func(sql, from, to string) string {
-		t.Helper()
-		rows, err := d.Pool().Query(ctx, sql, from, to)
-		ok(t, err)
-		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			v, err := r.Values()
-			return fmt.Sprint(v), err
-		})
-		ok(t, err)
-		return strings.Join(got, "\n")
-	}
 	totals := func(from, to string) string {
-		return query(`SELECT agent_id, status_id, status_label, seconds::text, spells, at_capacity_ms, idle_ms
+		return rowsText(t, d, `SELECT agent_id, status_id, status_label, seconds::text, spells, at_capacity_ms, idle_ms
 			FROM report.status_totals($1, $2) ORDER BY 1, 2`, from, to)
 	}
 	sums := func(from, to string) string {
-		return query(`SELECT agent_id, status_id, status_label, sum(seconds)::text, sum(spells), sum(at_capacity_ms)::bigint, sum(idle_ms)::bigint
+		return rowsText(t, d, `SELECT agent_id, status_id, status_label, sum(seconds)::text, sum(spells), sum(at_capacity_ms)::bigint, sum(idle_ms)::bigint
 			FROM report.daily_status WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2, 3 ORDER BY 1, 2`, from, to)
 	}
 	ranges := [][2]string{{"2026-03-01", "2026-03-31"}, {"2026-03-04", "2026-03-04"}, {"2026-03-03", "2026-03-09"},
@@ -281,4 +257,18 @@ func TestStatusTotalsAreTheDailySums(t *testing.T) {
 	_, err = d.Pool().Exec(ctx, `INSERT INTO spell_rollup_totals_pending (day) VALUES ('2026-03-04')`)
 	ok(t, err)
 	check("pending")
+}
+
+// rowsText runs sql and returns its rows, one line each, for comparing
+// whole answers.
+func rowsText(t *testing.T, d *db.DB, sql string, args ...any) string {
+	t.Helper()
+	rows, err := d.Pool().Query(ctx, sql, args...)
+	ok(t, err)
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		v, err := r.Values()
+		return fmt.Sprint(v), err
+	})
+	ok(t, err)
+	return strings.Join(got, "\n")
 }
