@@ -40,3 +40,9 @@ type ChannelService interface {
 	// ChannelTopic(id). ENOTFOUND, EINVALID.
 	SetChannelTopics(ctx context.Context, id string, topics []string) (*Channel, error)
 }
+
+// ChannelNotFound is the error for a channel id that names no channel, or
+// one that the asking token may not see.
+func ChannelNotFound(id string) error {
+	return ReasonErrorf(ENOTFOUND, "channel_not_found", "Channel %q does not exist.", id)
+}

@@ -80,5 +80,5 @@ func (db *DB) SetChannelTopics(ctx context.Context, id string, topics []string) 
 }
 
 func channelNotFound(id string) error {
-	return presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", id)
+	return presence.ChannelNotFound(id)
 }

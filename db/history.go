@@ -21,7 +21,10 @@ const lockKeyHistory int64 = 0x70726573_00000003
 //   - creates the monthly spell partitions of this month and the next two
 //     (presenced manages the partitions itself; no extension needed);
 //   - rolls up every ended UTC day not rolled up yet, and the days whose
-//     spells were edited since (spell_rollups, report.daily_status);
+//     spells were edited since: per agent and status (spell_rollups,
+//     report.daily_status, with the running totals of report.status_totals)
+//     and per 15-minute interval and status over all agents
+//     (spell_rollup_intervals, report.interval_status);
 //   - with a Retention, exports each month that ended more than Retention
 //     ago to ArchiveDir as CSV, then drops its partition. The rollups stay.
 type HistoryKeeper struct {
@@ -105,8 +108,9 @@ func (k *HistoryKeeper) Round(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// Rollup rolls up the pending days (one transaction each) and returns
-// how many.
+// Rollup rolls up the pending days (one transaction each), adds the
+// intervals to days rolled up without them, brings the running totals up
+// to date (one transaction), and returns how many days it rolled up.
 func (k *HistoryKeeper) Rollup(ctx context.Context, now time.Time) (int, error) {
 	rows, err := k.db.pool.Query(ctx, `SELECT d FROM spell_rollup_pending($1) d`, now)
 	if err != nil {
@@ -124,7 +128,30 @@ func (k *HistoryKeeper) Rollup(ctx context.Context, now time.Time) (int, error) 
 		}
 		n++
 	}
-	return n, nil
+	// The days rolled up before there were interval rollups.
+	rows, err = k.db.pool.Query(ctx, `SELECT day FROM spell_rollup_days WHERE NOT intervals ORDER BY day`)
+	if err != nil {
+		return n, err
+	}
+	if days, err = pgx.CollectRows(rows, pgx.RowTo[time.Time]); err != nil {
+		return n, err
+	}
+	for _, d := range days {
+		won, err := k.rollupIntervals(ctx, d)
+		if err != nil || !won {
+			return n, err
+		}
+		n++
+	}
+	// The running totals, once from the earliest day whose rollups changed.
+	_, err = k.locked(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT spell_rollup_totals_from(min(day)) FROM spell_rollup_totals_pending HAVING min(day) IS NOT NULL`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM spell_rollup_totals_pending`)
+		return err
+	})
+	return n, err
 }
 
 // rollupDay computes a day's rows read-only (seconds for 600k spells, with
@@ -143,21 +170,14 @@ func (k *HistoryKeeper) rollupDay(ctx context.Context, day time.Time) (won bool,
 				 ON CONFLICT DO NOTHING`, day)
 		}
 	}()
-	rows, err := k.db.pool.Query(ctx, `SELECT day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms
+	daily, err := k.collect(ctx, `SELECT day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms
 		FROM spell_rollup_rows($1)`, day)
 	if err != nil {
 		return false, err
 	}
-	var data [][]any
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			rows.Close()
-			return false, err
-		}
-		data = append(data, vals)
-	}
-	if err := rows.Err(); err != nil {
+	intervals, err := k.collect(ctx, `SELECT starts_at, status_id, spells, seconds, agents
+		FROM spell_rollup_interval_rows($1)`, day)
+	if err != nil {
 		return false, err
 	}
 	return k.locked(ctx, func(tx pgx.Tx) error {
@@ -166,13 +186,56 @@ func (k *HistoryKeeper) rollupDay(ctx context.Context, day time.Time) (won bool,
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spell_rollups"},
 			[]string{"day", "agent_id", "status_id", "seconds", "spells", "at_capacity_ms", "idle_ms"},
-			pgx.CopyFromRows(data)); err != nil {
+			pgx.CopyFromRows(daily)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at) VALUES ($1, now())
-			ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at`, day)
+		if err := copyIntervals(ctx, tx, day, intervals); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at, intervals) VALUES ($1, now(), true)
+			ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at, intervals = true`, day); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO spell_rollup_totals_pending (day) VALUES ($1) ON CONFLICT DO NOTHING`, day)
 		return err
 	})
+}
+
+// rollupIntervals adds the 15-minute intervals to a day rolled up before
+// they existed, leaving its daily rows as they are.
+func (k *HistoryKeeper) rollupIntervals(ctx context.Context, day time.Time) (bool, error) {
+	intervals, err := k.collect(ctx, `SELECT starts_at, status_id, spells, seconds, agents
+		FROM spell_rollup_interval_rows($1)`, day)
+	if err != nil {
+		return false, err
+	}
+	return k.locked(ctx, func(tx pgx.Tx) error {
+		if err := copyIntervals(ctx, tx, day, intervals); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE spell_rollup_days SET intervals = true WHERE day = $1`, day)
+		return err
+	})
+}
+
+// copyIntervals replaces the interval rollups of day.
+func copyIntervals(ctx context.Context, tx pgx.Tx, day time.Time, intervals [][]any) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM spell_rollup_intervals
+		WHERE starts_at >= $1::date::timestamp AT TIME ZONE 'UTC' AND starts_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'`, day); err != nil {
+		return err
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"spell_rollup_intervals"},
+		[]string{"starts_at", "status_id", "spells", "seconds", "agents"}, pgx.CopyFromRows(intervals))
+	return err
+}
+
+// collect reads the rows of a rollup query for day, to copy them in.
+func (k *HistoryKeeper) collect(ctx context.Context, sql string, day time.Time) ([][]any, error) {
+	rows, err := k.db.pool.Query(ctx, sql, day)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
 }
 
 // SpellMonth is a monthly partition of spells.

@@ -160,6 +160,13 @@ func TestReportRoleCannotEscalate(t *testing.T) {
 			WHERE pg_temp.bait();
 		CREATE TEMP VIEW agent_states AS
 			SELECT 'evil'::text AS agent_id WHERE pg_temp.bait();
+		CREATE TEMP VIEW spell_rollup_days AS
+			SELECT current_date - 1 AS day, now() AS rolled_at WHERE pg_temp.bait();
+		CREATE TEMP VIEW spell_rollup_dirty AS
+			SELECT current_date AS day WHERE pg_temp.bait();
+		CREATE TEMP VIEW spell_rollups AS
+			SELECT current_date - 1 AS day, 'evil'::text AS agent_id, 'available'::text AS status_id, 1::numeric AS seconds
+			WHERE pg_temp.bait();
 		CREATE FUNCTION pg_temp.spell_capacity_figures(text, timestamptz, timestamptz, integer,
 				OUT at_capacity_ms bigint, OUT idle_ms bigint, OUT average_capacity double precision)
 			LANGUAGE sql AS $$ SELECT 0::bigint, 0::bigint, 99::double precision WHERE pg_temp.bait() $$;`)

@@ -607,7 +607,7 @@ $$;
 --
 
 CREATE FUNCTION public.spell_capacity_figures(p_agent text, p_from timestamp with time zone, p_to timestamp with time zone, p_capacity integer, OUT at_capacity_ms bigint, OUT idle_ms bigint, OUT average_capacity double precision) RETURNS record
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
@@ -680,10 +680,56 @@ CREATE FUNCTION public.spell_rollup_day(p_day date) RETURNS void
 BEGIN
     DELETE FROM spell_rollups WHERE day = p_day;
     INSERT INTO spell_rollups SELECT * FROM spell_rollup_rows(p_day);
-    INSERT INTO spell_rollup_days (day, rolled_at) VALUES (p_day, now())
-        ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at;
+    DELETE FROM spell_rollup_intervals
+     WHERE starts_at >= p_day::timestamp AT TIME ZONE 'UTC' AND starts_at < (p_day + 1)::timestamp AT TIME ZONE 'UTC';
+    INSERT INTO spell_rollup_intervals SELECT * FROM spell_rollup_interval_rows(p_day);
+    INSERT INTO spell_rollup_days (day, rolled_at, intervals) VALUES (p_day, now(), true)
+        ON CONFLICT (day) DO UPDATE SET rolled_at = excluded.rolled_at, intervals = true;
+    -- One day at a time (tests, imports, the load program): its totals
+    -- now, and those of any day pending from before it.
+    PERFORM spell_rollup_totals_from(least(p_day, (SELECT min(x.day) FROM spell_rollup_totals_pending x)));
+    DELETE FROM spell_rollup_totals_pending;
     DELETE FROM spell_rollup_dirty WHERE day = p_day;
 END
+$$;
+
+
+--
+-- Name: spell_rollup_intervals; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.spell_rollup_intervals (
+    starts_at timestamp with time zone NOT NULL,
+    status_id text NOT NULL,
+    spells integer NOT NULL,
+    seconds numeric NOT NULL,
+    agents integer NOT NULL
+);
+
+
+--
+-- Name: spell_rollup_interval_rows(date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.spell_rollup_interval_rows(p_day date) RETURNS SETOF public.spell_rollup_intervals
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p.slot, p.status_id,
+           (count(*) FILTER (WHERE p.started_at >= p.slot AND p.started_at < p.slot + interval '15 minutes'))::integer,
+           sum(extract(epoch FROM least(p.hi, p.slot + interval '15 minutes') - greatest(p.lo, p.slot))),
+           count(DISTINCT p.agent_id)::integer
+      FROM (SELECT c.agent_id, c.status_id, c.started_at, c.lo, c.hi,
+                   generate_series(date_bin('15 minutes', c.lo, c.day_lo), c.hi - interval '1 microsecond',
+                                   interval '15 minutes') AS slot
+              FROM (SELECT w.agent_id, w.status_id, w.started_at, r.lo AS day_lo,
+                           greatest(w.started_at, r.lo) AS lo,
+                           least(coalesce(w.ended_at, greatest(now(), w.started_at)), r.hi) AS hi
+                      FROM (SELECT p_day::timestamp AT TIME ZONE 'UTC' AS lo,
+                                   (p_day + 1)::timestamp AT TIME ZONE 'UTC' AS hi) r,
+                           LATERAL public.spells_window(r.lo, r.hi) w
+                     WHERE w.deleted_at IS NULL) c
+             WHERE c.hi > c.lo) p
+     GROUP BY p.slot, p.status_id
 $$;
 
 
@@ -747,6 +793,34 @@ CREATE FUNCTION public.spell_rollup_rows(p_day date) RETURNS SETOF public.spell_
              WHERE w.deleted_at IS NULL) c
      WHERE c.hi > c.lo
      GROUP BY c.agent_id, c.status_id
+$$;
+
+
+--
+-- Name: spell_rollup_totals_from(date); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.spell_rollup_totals_from(p_day date) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_day  date;
+    v_prev date := (SELECT max(t.day) FROM spell_rollup_totals t WHERE t.day < p_day);
+BEGIN
+    DELETE FROM spell_rollup_totals WHERE day >= p_day;
+    FOR v_day IN SELECT d.day FROM spell_rollup_days d WHERE d.day >= p_day ORDER BY d.day LOOP
+        INSERT INTO spell_rollup_totals (day, agent_id, status_id, seconds, spells, at_capacity_ms, idle_ms)
+        SELECT v_day, agent_id, status_id,
+               coalesce(t.seconds, 0) + coalesce(r.seconds, 0),
+               coalesce(t.spells, 0) + coalesce(r.spells, 0),
+               coalesce(t.at_capacity_ms, 0) + coalesce(r.at_capacity_ms, 0),
+               coalesce(t.idle_ms, 0) + coalesce(r.idle_ms, 0)
+          FROM (SELECT * FROM spell_rollup_totals WHERE day = v_prev) t
+          FULL JOIN (SELECT * FROM spell_rollups WHERE day = v_day) r USING (agent_id, status_id);
+        v_prev := v_day;
+    END LOOP;
+END
 $$;
 
 
@@ -1131,7 +1205,7 @@ $$;
 --
 
 CREATE FUNCTION report.capacity_figures(p_agent text, p_from timestamp with time zone, p_to timestamp with time zone, p_capacity integer, OUT at_capacity_ms bigint, OUT idle_ms bigint, OUT average_capacity double precision) RETURNS record
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
     SELECT f.at_capacity_ms, f.idle_ms, f.average_capacity
@@ -1146,30 +1220,97 @@ $$;
 CREATE FUNCTION report.status_time(p_from timestamp with time zone, p_to timestamp with time zone, p_tz text) RETURNS TABLE(agent_id text, day date, status_id text, status_label text, system_presence text, seconds numeric)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET work_mem TO '64MB'
+    SET jit TO 'off'
     AS $$
-    WITH clipped AS (
-        SELECT s.agent_id, s.status_id,
-               greatest(s.started_at, p_from) AS lo,
-               least(coalesce(s.ended_at, now()), p_to) AS hi
-        FROM public.spells_window(p_from, p_to) s
-        WHERE s.deleted_at IS NULL
-    ), cut AS (
-        SELECT c.agent_id, c.status_id, d::date AS day,
-               greatest(c.lo, d AT TIME ZONE p_tz) AS lo,
-               least(c.hi, (d + interval '1 day') AT TIME ZONE p_tz) AS hi
-        FROM clipped c,
-             generate_series((c.lo AT TIME ZONE p_tz)::date::timestamp,
-                             (c.hi AT TIME ZONE p_tz)::date::timestamp,
-                             interval '1 day') AS d
-        WHERE c.hi > c.lo
+    WITH days AS (
+        SELECT d::date AS day,
+               greatest(p_from, d AT TIME ZONE p_tz) AS lo,
+               least(p_to, (d + interval '1 day') AT TIME ZONE p_tz) AS hi,
+               d AT TIME ZONE p_tz AS day_lo,
+               (d + interval '1 day') AT TIME ZONE p_tz AS day_hi
+          FROM pg_catalog.generate_series((p_from AT TIME ZONE p_tz)::date::timestamp,
+                                          (p_to AT TIME ZONE p_tz)::date::timestamp, interval '1 day') d
+    ), plan AS (
+        SELECT dd.day, dd.lo, dd.hi, u.day AS utc_day,
+               u.day::timestamp AT TIME ZONE 'UTC' AS u_lo,
+               (u.day + 1)::timestamp AT TIME ZONE 'UTC' AS u_hi
+          FROM days dd
+          LEFT JOIN public.spell_rollup_days u
+            ON dd.lo = dd.day_lo AND dd.hi = dd.day_hi
+           AND u.day = ((dd.day_lo + (dd.day_hi - dd.day_lo) / 2) AT TIME ZONE 'UTC')::date
+           AND u.rolled_at >= (u.day + 1)::timestamp AT TIME ZONE 'UTC'
+           AND NOT EXISTS (SELECT 1 FROM public.spell_rollup_dirty x WHERE x.day = u.day)
+         WHERE dd.hi > dd.lo
+    ), segments AS (
+        SELECT p.day, p.lo, p.hi, 1 AS sign FROM plan p WHERE p.utc_day IS NULL
+        UNION ALL
+        SELECT p.day, e.lo, e.hi, e.sign
+          FROM plan p,
+               LATERAL (VALUES (p.lo, least(p.hi, p.u_lo), 1),
+                               (greatest(p.lo, p.u_hi), p.hi, 1),
+                               (p.u_lo, least(p.u_hi, p.lo), -1),
+                               (greatest(p.u_lo, p.hi), p.u_hi, -1)) e (lo, hi, sign)
+         WHERE p.utc_day IS NOT NULL AND e.hi > e.lo
+    ), pieces AS (
+        -- A day's rows by the primary key: planned generically (a SQL
+        -- function's parameters), the join was a scan of every rollup.
+        SELECT r.agent_id, p.day, r.status_id, r.seconds
+          FROM plan p
+         CROSS JOIN LATERAL (SELECT r.agent_id, r.status_id, r.seconds
+                               FROM public.spell_rollups r WHERE r.day = p.utc_day OFFSET 0) r
+        UNION ALL
+        SELECT w.agent_id, g.day, w.status_id,
+               g.sign * extract(epoch FROM least(coalesce(w.ended_at, now()), g.hi) - greatest(w.started_at, g.lo))
+          FROM segments g
+          CROSS JOIN LATERAL public.spells_window(g.lo, g.hi) w
+         WHERE w.deleted_at IS NULL
+           AND least(coalesce(w.ended_at, now()), g.hi) > greatest(w.started_at, g.lo)
+    ), sums AS (
+        SELECT pc.agent_id, pc.day, pc.status_id, sum(pc.seconds) AS seconds
+          FROM pieces pc
+         GROUP BY pc.agent_id, pc.day, pc.status_id
+        HAVING sum(pc.seconds) > 0
     )
-    SELECT cut.agent_id, cut.day, cut.status_id, st.label, st.system_presence,
-           sum(extract(epoch FROM cut.hi - cut.lo))
-    FROM cut
-    JOIN public.statuses st ON st.id = cut.status_id
-    WHERE cut.hi > cut.lo
-    GROUP BY cut.agent_id, cut.day, cut.status_id, st.label, st.system_presence
-    ORDER BY cut.agent_id, cut.day, cut.status_id
+    SELECT s.agent_id, s.day, s.status_id, st.label, st.system_presence, s.seconds
+      FROM sums s
+      JOIN public.statuses st ON st.id = s.status_id
+     ORDER BY s.agent_id, s.day, s.status_id
+$$;
+
+
+--
+-- Name: status_totals(date, date); Type: FUNCTION; Schema: report; Owner: -
+--
+
+CREATE FUNCTION report.status_totals(p_from date, p_to date) RETURNS TABLE(agent_id text, status_id text, status_label text, system_presence text, is_away boolean, seconds numeric, spells bigint, at_capacity_ms bigint, idle_ms bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET work_mem TO '64MB'
+    SET jit TO 'off'
+    AS $$
+    SELECT x.agent_id, x.status_id, st.label, st.system_presence, st.is_away,
+           x.seconds, x.spells, x.at_capacity_ms, x.idle_ms
+      FROM (SELECT hi.agent_id, hi.status_id,
+                   hi.seconds - coalesce(lo.seconds, 0) AS seconds,
+                   hi.spells - coalesce(lo.spells, 0) AS spells,
+                   hi.at_capacity_ms - coalesce(lo.at_capacity_ms, 0) AS at_capacity_ms,
+                   hi.idle_ms - coalesce(lo.idle_ms, 0) AS idle_ms
+              FROM public.spell_rollup_totals hi
+              LEFT JOIN public.spell_rollup_totals lo
+                ON lo.day = (SELECT max(t.day) FROM public.spell_rollup_totals t WHERE t.day < p_from)
+               AND lo.agent_id = hi.agent_id AND lo.status_id = hi.status_id
+             WHERE hi.day = (SELECT max(t.day) FROM public.spell_rollup_totals t WHERE t.day <= p_to)
+               AND p_from <= p_to
+               AND NOT EXISTS (SELECT 1 FROM public.spell_rollup_totals_pending p WHERE p.day <= p_to)
+            UNION ALL
+            SELECT r.agent_id, r.status_id, sum(r.seconds), sum(r.spells), sum(r.at_capacity_ms)::bigint, sum(r.idle_ms)::bigint
+              FROM public.spell_rollups r
+             WHERE r.day BETWEEN p_from AND p_to
+               AND EXISTS (SELECT 1 FROM public.spell_rollup_totals_pending p WHERE p.day <= p_to)
+             GROUP BY r.agent_id, r.status_id) x
+      JOIN public.statuses st ON st.id = x.status_id
+     WHERE x.spells > 0
 $$;
 
 
@@ -1396,7 +1537,8 @@ WITH (fillfactor='70');
 
 CREATE TABLE public.spell_rollup_days (
     day date NOT NULL,
-    rolled_at timestamp with time zone DEFAULT now() NOT NULL
+    rolled_at timestamp with time zone DEFAULT now() NOT NULL,
+    intervals boolean DEFAULT false NOT NULL
 );
 
 
@@ -1405,6 +1547,30 @@ CREATE TABLE public.spell_rollup_days (
 --
 
 CREATE TABLE public.spell_rollup_dirty (
+    day date NOT NULL
+);
+
+
+--
+-- Name: spell_rollup_totals; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.spell_rollup_totals (
+    day date NOT NULL,
+    agent_id text NOT NULL,
+    status_id text NOT NULL,
+    seconds numeric NOT NULL,
+    spells bigint NOT NULL,
+    at_capacity_ms bigint NOT NULL,
+    idle_ms bigint NOT NULL
+);
+
+
+--
+-- Name: spell_rollup_totals_pending; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.spell_rollup_totals_pending (
     day date NOT NULL
 );
 
@@ -1598,6 +1764,24 @@ CREATE VIEW report.daily_status_days AS
     (x.day IS NOT NULL) AS stale
    FROM (public.spell_rollup_days d
      LEFT JOIN public.spell_rollup_dirty x ON ((x.day = d.day)));
+
+
+--
+-- Name: interval_status; Type: VIEW; Schema: report; Owner: -
+--
+
+CREATE VIEW report.interval_status AS
+ SELECT i.starts_at,
+    (i.starts_at + '00:15:00'::interval) AS ends_at,
+    i.status_id,
+    st.label AS status_label,
+    st.system_presence,
+    st.is_away,
+    i.spells,
+    i.seconds,
+    i.agents
+   FROM (public.spell_rollup_intervals i
+     JOIN public.statuses st ON ((st.id = i.status_id)));
 
 
 --
@@ -1833,6 +2017,30 @@ ALTER TABLE ONLY public.spell_rollup_days
 
 ALTER TABLE ONLY public.spell_rollup_dirty
     ADD CONSTRAINT spell_rollup_dirty_pkey PRIMARY KEY (day);
+
+
+--
+-- Name: spell_rollup_intervals spell_rollup_intervals_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.spell_rollup_intervals
+    ADD CONSTRAINT spell_rollup_intervals_pkey PRIMARY KEY (starts_at, status_id);
+
+
+--
+-- Name: spell_rollup_totals_pending spell_rollup_totals_pending_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.spell_rollup_totals_pending
+    ADD CONSTRAINT spell_rollup_totals_pending_pkey PRIMARY KEY (day);
+
+
+--
+-- Name: spell_rollup_totals spell_rollup_totals_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.spell_rollup_totals
+    ADD CONSTRAINT spell_rollup_totals_pkey PRIMARY KEY (day, agent_id, status_id);
 
 
 --
@@ -2557,6 +2765,13 @@ REVOKE ALL ON FUNCTION public.spell_rollup_day(p_day date) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION spell_rollup_interval_rows(p_day date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.spell_rollup_interval_rows(p_day date) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION spell_rollup_pending(p_now timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2568,6 +2783,13 @@ REVOKE ALL ON FUNCTION public.spell_rollup_pending(p_now timestamp with time zon
 --
 
 REVOKE ALL ON FUNCTION public.spell_rollup_rows(p_day date) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION spell_rollup_totals_from(p_day date); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.spell_rollup_totals_from(p_day date) FROM PUBLIC;
 
 
 --
@@ -2685,6 +2907,14 @@ GRANT ALL ON FUNCTION report.status_time(p_from timestamp with time zone, p_to t
 
 
 --
+-- Name: FUNCTION status_totals(p_from date, p_to date); Type: ACL; Schema: report; Owner: -
+--
+
+REVOKE ALL ON FUNCTION report.status_totals(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION report.status_totals(p_from date, p_to date) TO presence_reporting;
+
+
+--
 -- Name: TABLE audit; Type: ACL; Schema: report; Owner: -
 --
 
@@ -2710,6 +2940,13 @@ GRANT SELECT ON TABLE report.daily_status TO presence_reporting;
 --
 
 GRANT SELECT ON TABLE report.daily_status_days TO presence_reporting;
+
+
+--
+-- Name: TABLE interval_status; Type: ACL; Schema: report; Owner: -
+--
+
+GRANT SELECT ON TABLE report.interval_status TO presence_reporting;
 
 
 --

@@ -32,14 +32,14 @@ func (s *Server) handleChannelEvents(w http.ResponseWriter, r *http.Request) {
 // holds for the rest of the request.
 func (s *Server) ownChannel(r *http.Request) (*presence.Channel, error) {
 	if s.ChannelService == nil {
-		return nil, presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", r.PathValue("id"))
+		return nil, presence.ChannelNotFound(r.PathValue("id"))
 	}
 	c, err := s.ChannelService.FindChannelByID(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
 	if !c.MayManage(presence.TokenFromContext(r.Context())) {
-		return nil, presence.ReasonErrorf(presence.ENOTFOUND, "channel_not_found", "Channel %q does not exist.", r.PathValue("id"))
+		return nil, presence.ChannelNotFound(r.PathValue("id"))
 	}
 	return c, nil
 }

@@ -29,9 +29,11 @@ import (
 // log gets 600k events a day, at most the 7 days the pruner keeps.
 func scenarioHistory(ctx context.Context, e *env, o options) error {
 	now := time.Now().UTC()
-	// History ends where the seed's current spells begin.
+	// History ends at the UTC midnight before the seed's current spells
+	// begin, so that its days are whole UTC days (the rollups' days) and
+	// the one-day figures read a whole day at every size.
 	var end time.Time
-	if err := e.sql.QueryRow(ctx, `SELECT min(started_at) FROM spells`).Scan(&end); err != nil {
+	if err := e.sql.QueryRow(ctx, `SELECT date_trunc('day', min(started_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM spells`).Scan(&end); err != nil {
 		return err
 	}
 	sizes := []int{o.historySmall, o.historyDays}
@@ -49,8 +51,29 @@ func scenarioHistory(ctx context.Context, e *env, o options) error {
 		// Seeded with the triggers off, so no day is marked: roll up the
 		// new (older) days as the duty would after an import.
 		if _, err := e.sql.Exec(ctx, `SELECT spell_rollup_day(d::date)
-			  FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date, ($2::timestamptz AT TIME ZONE 'UTC')::date, interval '1 day') d`,
+			  FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date, ($2::timestamptz AT TIME ZONE 'UTC')::date - 1, interval '1 day') d`,
 			end.Add(-time.Duration(days)*24*time.Hour), end.Add(-time.Duration(prev)*24*time.Hour)); err != nil {
+			return err
+		}
+		// The month report reads 30 days of rollups at every size: the
+		// days before the seeded ones get copies of the oldest seeded
+		// day's rows (seeding 30 days of spells takes too long here).
+		if _, err := e.sql.Exec(ctx, `INSERT INTO spell_rollups
+			SELECT d::date, r.agent_id, r.status_id, r.seconds, r.spells, r.at_capacity_ms, r.idle_ms
+			  FROM spell_rollups r,
+			       generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date - 30, ($1::timestamptz AT TIME ZONE 'UTC')::date - 1, interval '1 day') d
+			 WHERE r.day = ($1::timestamptz AT TIME ZONE 'UTC')::date
+			ON CONFLICT (day, agent_id, status_id) DO UPDATE SET seconds = excluded.seconds`,
+			end.Add(-time.Duration(days)*24*time.Hour)); err != nil {
+			return err
+		}
+		if _, err := e.sql.Exec(ctx, `INSERT INTO spell_rollup_days (day, rolled_at, intervals)
+			SELECT d::date, now(), true
+			  FROM generate_series(($1::timestamptz AT TIME ZONE 'UTC')::date - 30, ($1::timestamptz AT TIME ZONE 'UTC')::date - 1, interval '1 day') d
+			ON CONFLICT (day) DO NOTHING`, end.Add(-time.Duration(days)*24*time.Hour)); err != nil {
+			return err
+		}
+		if _, err := e.sql.Exec(ctx, `SELECT spell_rollup_totals_from(min(day)) FROM spell_rollup_days`); err != nil {
 			return err
 		}
 		k := db.NewHistoryKeeper(e.db, 0, "")
@@ -157,7 +180,17 @@ func seedHistory(ctx context.Context, e *env, end time.Time, from, to int) error
 // presence changes many.
 func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]figure, error) {
 	var out []figure
+	// The last whole UTC day of history, and the Paris day nearest it
+	// (status_time reads it from that day's rollup and the spells of the
+	// hour either side).
 	dayFrom, dayTo := end.Add(-24*time.Hour), end
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		return nil, err
+	}
+	y, m, dd := dayFrom.UTC().Date()
+	parisFrom := time.Date(y, m, dd, 0, 0, 0, 0, paris)
+	parisTo := parisFrom.AddDate(0, 0, 1)
 	timed := func(name string, runs int, fn func() error) error {
 		var ds []time.Duration
 		for range runs {
@@ -189,15 +222,25 @@ func historyFigures(ctx context.Context, e *env, o options, end time.Time) ([]fi
 		runs int
 		fn   func() error
 	}{
-		{"time per agent per status, 1 day (report.spells)", 3, count(`
+		{"time per agent per status, 1 UTC day (report.daily_status)", 3, count(`
+			SELECT agent_id, status_id, sum(seconds) FROM report.daily_status
+			 WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date GROUP BY 1, 2`, dayFrom)},
+		{"  the same from spells (report.spells)", 3, count(`
 			SELECT agent_id, status_id, sum(duration_ms) FROM report.spells
 			 WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2`, dayFrom, dayTo)},
 		{"time per agent per status, 30 days (report.daily_status)", 3, count(`
 			SELECT agent_id, status_id, sum(seconds) FROM report.daily_status
 			 WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date - 30 GROUP BY 1, 2`, dayTo)},
+		{"  the same from the running totals (report.status_totals)", 3, count(`
+			SELECT * FROM report.status_totals(($1::timestamptz AT TIME ZONE 'UTC')::date - 30, ($1::timestamptz AT TIME ZONE 'UTC')::date - 1)`, dayTo)},
 		{"report.status_time, 1 day, Europe/Paris", 3, count(`
-			SELECT count(*) FROM report.status_time($1, $2, 'Europe/Paris')`, dayFrom, dayTo)},
-		{"spells per status per hour, 1 day (report.spells)", 3, count(`
+			SELECT count(*) FROM report.status_time($1, $2, 'Europe/Paris')`, parisFrom, parisTo)},
+		{"  24 h not on local midnights (from spells)", 3, count(`
+			SELECT count(*) FROM report.status_time($1, $2, 'Europe/Paris')`, dayFrom.Add(-6*time.Hour), dayTo.Add(-6*time.Hour))},
+		{"spells per status per hour, 1 day, Paris (report.interval_status)", 3, count(`
+			SELECT date_trunc('hour', starts_at AT TIME ZONE 'Europe/Paris'), status_id, sum(spells) FROM report.interval_status
+			 WHERE starts_at >= $1 AND starts_at < $2 GROUP BY 1, 2`, parisFrom, parisTo)},
+		{"  the same from spells, UTC (report.spells)", 3, count(`
 			SELECT date_trunc('hour', started_at), status_id, count(*) FROM report.spells
 			 WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2`, dayFrom, dayTo)},
 		{"/v1/spells?current=true&status=meal (FindSpells)", 50, func() error {

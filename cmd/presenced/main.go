@@ -30,6 +30,7 @@ Usage:
   presenced migrate up|down|status     apply, roll back one, or list migrations
   presenced psql [flags] [-- args]     open psql on the database presenced uses
   presenced token create|list|revoke   manage API tokens
+  presenced export YYYY-MM [--out F]   write a UTC month of spells as CSV
   presenced version                    print the version
   presenced help [command]             this help, or a command's flags
 
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPsql(ctx, args, stdout, stderr)
 	case "token":
 		return runToken(ctx, args, stdout, stderr)
+	case "export":
+		return runExport(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "presenced", version)
 		return nil

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +129,41 @@ func TestHelpGroupsFlagsWithTheirEnvironment(t *testing.T) {
 	out, _, err := runCmd(t, t.Context(), "help")
 	if err != nil || !strings.Contains(out, "/metrics") || !strings.Contains(out, "/openapi.json") || !strings.Contains(out, "access_token") {
 		t.Fatalf("help: %v\n%s", err, out)
+	}
+}
+
+// presenced export writes a month of spells as the retention's CSV; a bad
+// month is a usage error.
+func TestExportCommand(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	if _, err := dbtest.MustOpenPool(t, url).Exec(t.Context(), `SELECT spells_partitions_ensure('2026-01-01Z', '2026-03-01Z');
+		INSERT INTO agents (id, name) VALUES ('a1', 'A');
+		INSERT INTO spells (agent_id, status_id, source, started_at, ended_at) VALUES
+		('a1', 'busy', 'manual', '2026-01-10 10:00Z', '2026-01-10 12:00Z'),
+		('a1', 'meal', 'manual', '2026-01-10 12:00Z', '2026-02-02 09:00Z'),
+		('a1', 'available', 'manual', '2026-02-02 09:00Z', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "jan.csv")
+	out, _, err := runCmd(t, t.Context(), "export", "2026-01", "--out", file, "--database-url", url)
+	if err != nil || !strings.Contains(out, "wrote "+file) {
+		t.Fatalf("export: %q %v", out, err)
+	}
+	csv, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "id,agent_id,status_id,") ||
+		!strings.Contains(lines[1], ",busy,") || !strings.Contains(lines[2], ",meal,") {
+		t.Fatalf("January's spells:\n%s", csv)
+	}
+	for _, args := range [][]string{{"export"}, {"export", "2026-13"}, {"export", "2026-01", "2026-02"}} {
+		_, _, err := runCmd(t, t.Context(), append(args, "--database-url", url)...)
+		var u usageError
+		if !errors.As(err, &u) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }

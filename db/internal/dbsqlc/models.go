@@ -164,6 +164,18 @@ type ReportDailyStatusDay struct {
 	Stale    interface{}
 }
 
+type ReportIntervalStatus struct {
+	StartsAt       time.Time
+	EndsAt         int32
+	StatusID       string
+	StatusLabel    string
+	SystemPresence string
+	IsAway         bool
+	Spells         int32
+	Seconds        pgtype.Numeric
+	Agents         int32
+}
+
 type ReportQueueMembership struct {
 	ID         int64
 	AgentID    string
@@ -267,11 +279,34 @@ type SpellRollup struct {
 }
 
 type SpellRollupDay struct {
-	Day      pgtype.Date
-	RolledAt time.Time
+	Day       pgtype.Date
+	RolledAt  time.Time
+	Intervals bool
 }
 
 type SpellRollupDirty struct {
+	Day pgtype.Date
+}
+
+type SpellRollupInterval struct {
+	StartsAt time.Time
+	StatusID string
+	Spells   int32
+	Seconds  pgtype.Numeric
+	Agents   int32
+}
+
+type SpellRollupTotal struct {
+	Day          pgtype.Date
+	AgentID      string
+	StatusID     string
+	Seconds      pgtype.Numeric
+	Spells       int64
+	AtCapacityMs int64
+	IdleMs       int64
+}
+
+type SpellRollupTotalsPending struct {
 	Day pgtype.Date
 }
 
