@@ -335,12 +335,14 @@ func (db *DB) ExportSpellMonth(ctx context.Context, start time.Time, path string
 }
 
 // dropSpellMonth detaches and drops a month's partition and forgets its
-// long spells. The rollups of its days stay.
+// long spells and its current ones (spells_current, migrations/00019: a
+// dropped partition fires no row trigger). The rollups of its days stay.
 func dropSpellMonth(ctx context.Context, tx pgx.Tx, m SpellMonth) error {
 	_, err := tx.Exec(ctx, fmt.Sprintf(`
 		ALTER TABLE spells DETACH PARTITION %[1]s;
 		DROP TABLE %[1]s;
-		DELETE FROM spells_long WHERE started_at >= '%[2]s' AND started_at < '%[3]s'`,
+		DELETE FROM spells_long WHERE started_at >= '%[2]s' AND started_at < '%[3]s';
+		DELETE FROM spells_current WHERE started_at >= '%[2]s' AND started_at < '%[3]s'`,
 		pgx.Identifier{m.Table}.Sanitize(), m.Start.Format(time.RFC3339), m.Start.AddDate(0, 1, 0).Format(time.RFC3339)))
 	return err
 }

@@ -470,6 +470,8 @@ func TestSpellListAgentPageReadsAPage(t *testing.T) {
 		ORDER BY t, a.id;
 		INSERT INTO spells (agent_id, status_id, source, started_at, configured_capacity, configured_interrupt_capacity)
 		SELECT id, 'available', 'manual', '2026-02-05 01:00Z', 1, 0 FROM agents;
+		INSERT INTO spells_current (agent_id, spell_id, started_at)
+		SELECT agent_id, id, started_at FROM spells WHERE ended_at IS NULL;
 		COMMIT;
 		ANALYZE spells`)
 	ok(t, err)

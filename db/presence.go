@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,28 +34,35 @@ func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.Prese
 }
 
 // setPresenceNow applies a validated change in one statement outside any
-// explicit transaction (presence_change, migrations/00008): one round
-// trip that commits as it answers.
+// explicit transaction (presence_apply, migrations/00018): one round trip
+// that commits as it answers. The answer is the body of the change's
+// event, the record in its JSON form, so the record is computed once.
 func (db *DB) setPresenceNow(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
-	rec, err := queryRecord(ctx, db.pool, dbsqlc.PresenceChange, presenceChangeArgs(agentID, ch)...)
-	if err != nil {
+	var record []byte
+	if err := db.pool.QueryRow(ctx, dbsqlc.PresenceApply, presenceChangeArgs(agentID, ch)...).Scan(&record); err != nil {
 		return nil, presenceChangeError(err, agentID, ch)
+	}
+	rec, err := recordFromJSON(record)
+	if err != nil {
+		// Written, but this answer cannot say so: a bug, not the
+		// client's to retry.
+		return nil, fmt.Errorf("presence change: record of %s: %w", agentID, err)
 	}
 	return rec, nil
 }
 
 // changePresence applies ch inside tx for the rules that change presence
 // as part of a larger transaction (login, logout, automatic presence from
-// work); see presence_change for what it does.
+// work); see presence_change in migrations/00008 for what it does.
 func (db *DB) changePresence(ctx context.Context, tx pgx.Tx, agentID string, ch presence.PresenceChange) error {
-	if _, err := tx.Exec(ctx, dbsqlc.PresenceChange, presenceChangeArgs(agentID, ch)...); err != nil {
+	if _, err := tx.Exec(ctx, dbsqlc.PresenceApply, presenceChangeArgs(agentID, ch)...); err != nil {
 		return presenceChangeError(err, agentID, ch)
 	}
 	return nil
 }
 
-// presenceChangeArgs are the arguments of dbsqlc.PresenceChange, in the
-// order of its parameters (PresenceChangeParams).
+// presenceChangeArgs are the arguments of dbsqlc.PresenceApply, in the
+// order of its parameters (PresenceApplyParams).
 func presenceChangeArgs(agentID string, ch presence.PresenceChange) []any {
 	return []any{agentID, ch.Status, ch.Source, ch.ReasonCode, ch.Message, ch.At}
 }

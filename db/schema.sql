@@ -247,6 +247,85 @@ $$;
 
 
 --
+-- Name: presence_apply(text, text, text, text, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_apply(p_agent text, p_status text, p_source text, p_reason_code text, p_message text, p_at timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_deleted_at timestamptz;
+    v_cur        spells%ROWTYPE;
+    v_at         timestamptz;
+    v_ended      timestamptz;
+    v_wrote      boolean := false; -- whether the spells_event trigger wrote the record
+    v_record     jsonb;
+    v_xid        xid8;
+    v_id         bigint;
+BEGIN
+    SELECT a.deleted_at INTO v_deleted_at FROM agents a WHERE a.id = p_agent FOR UPDATE;
+    IF NOT FOUND OR v_deleted_at IS NOT NULL THEN
+        RAISE EXCEPTION 'agent % does not exist', p_agent USING ERRCODE = 'PA404';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM statuses st WHERE st.id = p_status AND st.deleted_at IS NULL) THEN
+        RAISE EXCEPTION 'status % does not exist', p_status USING ERRCODE = 'PA422';
+    END IF;
+
+    -- The current spell: its key from spells_current, then the row from
+    -- the one partition of its month (the key in variables, so the
+    -- partitions are pruned as the statement starts, not initialised
+    -- each and skipped).
+    SELECT c.spell_id, c.started_at INTO v_cur.id, v_cur.started_at
+      FROM spells_current c WHERE c.agent_id = p_agent;
+    IF FOUND THEN
+        SELECT s.* INTO v_cur FROM spells s WHERE s.id = v_cur.id AND s.started_at = v_cur.started_at;
+    END IF;
+    IF FOUND AND v_cur.status_id = p_status THEN
+        IF (coalesce(p_message, v_cur.message), coalesce(p_reason_code, v_cur.reason_code))
+           IS DISTINCT FROM (v_cur.message, v_cur.reason_code) THEN
+            UPDATE spells
+            SET message = coalesce(p_message, v_cur.message),
+                reason_code = coalesce(p_reason_code, v_cur.reason_code),
+                updated_at = clock_timestamp()
+            WHERE id = v_cur.id AND started_at = v_cur.started_at;
+            v_wrote := true;
+        END IF;
+    ELSE
+        v_at := coalesce(p_at, clock_timestamp());
+        IF FOUND THEN
+            UPDATE spells
+            SET ended_at = greatest(v_at, started_at), updated_at = greatest(v_at, started_at)
+            WHERE id = v_cur.id AND started_at = v_cur.started_at
+            RETURNING ended_at INTO v_ended;
+        END IF;
+        INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
+        VALUES (p_agent, p_status, p_source, p_reason_code, p_message,
+                coalesce(v_ended, v_at), coalesce(v_ended, v_at));
+        v_wrote := true;
+    END IF;
+
+    -- The record, as the event of this change carries it: the event
+    -- just appended (event_append took its id from events_id_seq in this
+    -- session; the primary key finds it). A change that wrote no event
+    -- (the same status and text again) or whose event is not that one
+    -- computes it. The key is in variables: a volatile function in the
+    -- condition would not be an index condition (a scan of the log).
+    IF v_wrote THEN
+        v_xid := pg_current_xact_id();
+        v_id := currval('events_id_seq');
+        SELECT e.body INTO v_record FROM events e
+         WHERE e.xid = v_xid AND e.id = v_id
+           AND e.topic = 'agents.' || p_agent || '.presence' AND e.kind = 'presence';
+        IF FOUND THEN
+            RETURN v_record;
+        END IF;
+    END IF;
+    RETURN presence_record_json(p_agent);
+END
+$$;
+
+
+--
 -- Name: agent_states; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -389,43 +468,8 @@ COMMENT ON VIEW public.presence_records IS 'The presence record of every agent, 
 CREATE FUNCTION public.presence_change(p_agent text, p_status text, p_source text, p_reason_code text, p_message text, p_at timestamp with time zone) RETURNS SETOF public.presence_records
     LANGUAGE plpgsql
     AS $$
-DECLARE
-    v_deleted_at timestamptz;
-    v_cur        spells%ROWTYPE;
-    v_at         timestamptz;
-    v_ended      timestamptz;
 BEGIN
-    SELECT a.deleted_at INTO v_deleted_at FROM agents a WHERE a.id = p_agent FOR UPDATE;
-    IF NOT FOUND OR v_deleted_at IS NOT NULL THEN
-        RAISE EXCEPTION 'agent % does not exist', p_agent USING ERRCODE = 'PA404';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM statuses st WHERE st.id = p_status AND st.deleted_at IS NULL) THEN
-        RAISE EXCEPTION 'status % does not exist', p_status USING ERRCODE = 'PA422';
-    END IF;
-
-    SELECT * INTO v_cur FROM spells WHERE agent_id = p_agent AND ended_at IS NULL;
-    IF FOUND AND v_cur.status_id = p_status THEN
-        IF (coalesce(p_message, v_cur.message), coalesce(p_reason_code, v_cur.reason_code))
-           IS DISTINCT FROM (v_cur.message, v_cur.reason_code) THEN
-            UPDATE spells
-            SET message = coalesce(p_message, v_cur.message),
-                reason_code = coalesce(p_reason_code, v_cur.reason_code),
-                updated_at = clock_timestamp()
-            WHERE id = v_cur.id AND started_at = v_cur.started_at;
-        END IF;
-    ELSE
-        v_at := coalesce(p_at, clock_timestamp());
-        IF FOUND THEN
-            UPDATE spells
-            SET ended_at = greatest(v_at, started_at), updated_at = greatest(v_at, started_at)
-            WHERE id = v_cur.id AND started_at = v_cur.started_at
-            RETURNING ended_at INTO v_ended;
-        END IF;
-        INSERT INTO spells (agent_id, status_id, source, reason_code, message, started_at, updated_at)
-        VALUES (p_agent, p_status, p_source, p_reason_code, p_message,
-                coalesce(v_ended, v_at), coalesce(v_ended, v_at));
-    END IF;
-
+    PERFORM presence_apply(p_agent, p_status, p_source, p_reason_code, p_message, p_at);
     RETURN QUERY SELECT * FROM presence_records r WHERE r.agent_id = p_agent;
 END
 $$;
@@ -461,7 +505,7 @@ BEGIN
         RAISE EXCEPTION 'a change of one of these agents committed at a later log position'
             USING ERRCODE = '40001', HINT = 'Apply the changes one at a time.';
     END IF;
-    -- The checks in bulk; presence_change checks again (a status deleted
+    -- The checks in bulk; presence_apply checks again (a status deleted
     -- since then fails the statement: the caller applies the items alone).
     SELECT coalesce(array_agg(st.id), '{}') INTO v_statuses
     FROM statuses st WHERE st.id = ANY (p_statuses) AND st.deleted_at IS NULL;
@@ -474,9 +518,8 @@ BEGIN
         ELSIF NOT p_statuses[i] = ANY (v_statuses) THEN
             error_code := 'PA422';
         ELSE
-            PERFORM 1 FROM presence_change(p_agents[i], p_statuses[i], p_sources[i],
-                                           p_reason_codes[i], p_messages[i], p_ats[i]);
-            record := presence_record_json(p_agents[i]);
+            record := presence_apply(p_agents[i], p_statuses[i], p_sources[i],
+                                     p_reason_codes[i], p_messages[i], p_ats[i]);
         END IF;
         RETURN NEXT;
     END LOOP;
@@ -820,6 +863,26 @@ $$;
 
 
 --
+-- Name: spells_current_forget(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.spells_current_forget() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE spells_current;
+        RETURN NULL;
+    END IF;
+    IF OLD.ended_at IS NULL THEN
+        DELETE FROM spells_current c WHERE c.agent_id = OLD.agent_id AND c.spell_id = OLD.id;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+
+--
 -- Name: spells_event(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -908,22 +971,58 @@ CREATE FUNCTION public.spells_no_overlap_across() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_lo  timestamptz := spells_month(NEW.started_at);
-    v_hi  timestamptz := spells_month(NEW.started_at) + interval '1 month';
-    v_end timestamptz := coalesce(NEW.ended_at, 'infinity');
+    v_lo    timestamptz := spells_month(NEW.started_at);
+    v_hi    timestamptz := spells_month(NEW.started_at) + interval '1 month';
+    v_end   timestamptz := coalesce(NEW.ended_at, 'infinity');
+    -- Whether the row becomes current, or current under a new key.
+    v_point boolean := NEW.ended_at IS NULL
+        AND (TG_OP = 'INSERT' OR OLD.ended_at IS NOT NULL
+             OR (NEW.agent_id, NEW.started_at) IS DISTINCT FROM (OLD.agent_id, OLD.started_at));
+    -- Whether the row may overlap something new: live, and not a live
+    -- spell that only shrank (closing the current spell: every presence
+    -- change).
+    v_check boolean := NEW.deleted_at IS NULL
+        AND NOT (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.started_at >= OLD.started_at
+                 AND v_end <= coalesce(OLD.ended_at, 'infinity'));
 BEGIN
-    IF NEW.deleted_at IS NOT NULL THEN
-        RETURN NEW;
+    -- spells_current follows every row whose ended_at is NULL, deleted or
+    -- not (what presence_records and presence_apply call current). A
+    -- current spell that ends (or changes agent) leaves it here.
+    IF TG_OP = 'UPDATE' AND OLD.ended_at IS NULL
+       AND (NEW.ended_at IS NOT NULL OR NEW.agent_id IS DISTINCT FROM OLD.agent_id) THEN
+        DELETE FROM spells_current c WHERE c.agent_id = OLD.agent_id AND c.spell_id = OLD.id;
     END IF;
-    -- A live spell that only shrank cannot overlap anything new (closing
-    -- the current spell: every presence change).
-    IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.started_at >= OLD.started_at
-       AND v_end <= coalesce(OLD.ended_at, 'infinity') THEN
+    IF NOT v_point AND NOT v_check THEN
         RETURN NEW;
     END IF;
     -- Serialise with every other writer of this agent's spells (a no-op
-    -- inside presence_change(), which holds the row lock).
+    -- inside presence_apply(), which holds the row lock), before
+    -- spells_current's row: always the agent first, then the key.
     PERFORM 1 FROM agents a WHERE a.id = NEW.agent_id FOR NO KEY UPDATE;
+    -- A spell that becomes current takes the agent's row. The primary key
+    -- keeps one per agent: a second current spell of the agent (any
+    -- month) overlaps the first, the same violation as below. On conflict,
+    -- the row of the same spell (moved to another partition, whose BEFORE
+    -- DELETE trigger removed it, or given a new started_at) takes the new
+    -- key.
+    IF v_point THEN
+        INSERT INTO spells_current AS c (agent_id, spell_id, started_at)
+        VALUES (NEW.agent_id, NEW.id, NEW.started_at)
+        ON CONFLICT (agent_id) DO UPDATE SET started_at = excluded.started_at
+        WHERE c.spell_id = excluded.spell_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'spell % of agent % overlaps its current spell', NEW.id, NEW.agent_id
+                USING ERRCODE = 'exclusion_violation', CONSTRAINT = 'spells_no_overlap';
+        END IF;
+    END IF;
+    IF NOT v_check THEN
+        RETURN NEW;
+    END IF;
+    -- The other months (the month's own exclusion constraint checks it):
+    -- the later months, the month before within the look-back, the long
+    -- spells, and, for a closed spell, a current spell of an earlier
+    -- month (one probe of spells_current; a current spell was checked
+    -- above).
     IF (v_end > v_hi AND EXISTS (
             SELECT 1 FROM spells t
              WHERE t.agent_id = NEW.agent_id AND t.started_at >= v_hi AND t.started_at < v_end
@@ -937,10 +1036,9 @@ BEGIN
             SELECT 1 FROM spells_long l
              WHERE l.agent_id = NEW.agent_id AND l.ended_at > NEW.started_at
                AND l.started_at < v_lo AND l.started_at < v_end)
-       OR EXISTS (
-            SELECT 1 FROM spells t
-             WHERE t.agent_id = NEW.agent_id AND t.ended_at IS NULL AND t.started_at < v_lo
-               AND t.deleted_at IS NULL) THEN
+       OR (NEW.ended_at IS NOT NULL AND EXISTS (
+            SELECT 1 FROM spells_current c
+             WHERE c.agent_id = NEW.agent_id AND c.started_at < v_lo AND c.spell_id <> NEW.id)) THEN
         RAISE EXCEPTION 'spell % of agent % overlaps a spell of another month', NEW.id, NEW.agent_id
             USING ERRCODE = 'exclusion_violation', CONSTRAINT = 'spells_no_overlap';
     END IF;
@@ -1478,6 +1576,24 @@ CREATE TABLE public.spell_rollup_totals_pending (
 
 
 --
+-- Name: spells_current; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.spells_current (
+    agent_id text NOT NULL,
+    spell_id bigint NOT NULL,
+    started_at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: TABLE spells_current; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.spells_current IS 'The key of each agent''s current spell (ended_at IS NULL), kept by the spells triggers; its primary key keeps one current spell per agent across the monthly partitions (migrations/00019).';
+
+
+--
 -- Name: spells_default; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1936,6 +2052,14 @@ ALTER TABLE ONLY public.spell_rollups
 
 
 --
+-- Name: spells_current spells_current_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.spells_current
+    ADD CONSTRAINT spells_current_pkey PRIMARY KEY (agent_id);
+
+
+--
 -- Name: spells_default spells_default_no_overlap; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2336,6 +2460,20 @@ CREATE TRIGGER spells_capacity BEFORE INSERT OR UPDATE OF started_at, ended_at O
 
 
 --
+-- Name: spells spells_current_forget; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER spells_current_forget BEFORE DELETE ON public.spells FOR EACH ROW EXECUTE FUNCTION public.spells_current_forget();
+
+
+--
+-- Name: spells spells_current_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER spells_current_truncate BEFORE TRUNCATE ON public.spells FOR EACH STATEMENT EXECUTE FUNCTION public.spells_current_forget();
+
+
+--
 -- Name: spells spells_event; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2353,7 +2491,7 @@ CREATE TRIGGER spells_history AFTER INSERT OR UPDATE OF started_at, ended_at, de
 -- Name: spells spells_no_overlap_across; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER spells_no_overlap_across BEFORE INSERT OR UPDATE OF started_at, ended_at, deleted_at ON public.spells FOR EACH ROW EXECUTE FUNCTION public.spells_no_overlap_across();
+CREATE TRIGGER spells_no_overlap_across BEFORE INSERT OR UPDATE OF agent_id, started_at, ended_at, deleted_at ON public.spells FOR EACH ROW EXECUTE FUNCTION public.spells_no_overlap_across();
 
 
 --
@@ -2564,6 +2702,13 @@ REVOKE ALL ON FUNCTION public.event_epoch() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION presence_apply(p_agent text, p_status text, p_source text, p_reason_code text, p_message text, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.presence_apply(p_agent text, p_status text, p_source text, p_reason_code text, p_message text, p_at timestamp with time zone) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION presence_change(p_agent text, p_status text, p_source text, p_reason_code text, p_message text, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2652,6 +2797,13 @@ REVOKE ALL ON FUNCTION public.spell_rollup_totals_from(p_day date) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.spells_capacity() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION spells_current_forget(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.spells_current_forget() FROM PUBLIC;
 
 
 --

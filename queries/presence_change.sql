@@ -5,6 +5,13 @@
 SELECT * FROM presence_change(sqlc.arg(agent_id), sqlc.arg(status_id), sqlc.arg(source),
                               sqlc.narg(reason_code), sqlc.narg(message), sqlc.narg(at)::timestamptz);
 
+-- name: PresenceApply :one
+-- One presence change and the record it leaves as JSON, the body of its
+-- event (presence_apply in migrations/00018): outside a transaction it is
+-- one round trip that commits as it answers.
+SELECT presence_apply(sqlc.arg(agent_id), sqlc.arg(status_id), sqlc.arg(source),
+                      sqlc.narg(reason_code), sqlc.narg(message), sqlc.narg(at)::timestamptz)::jsonb AS record;
+
 -- name: PresenceChangeMany :many
 -- Many presence changes in one statement, so one transaction and one
 -- commit (presence_change_many in migrations/00015). db/presencebatch.go

@@ -310,6 +310,13 @@ type SpellRollupTotalsPending struct {
 	Day pgtype.Date
 }
 
+// The key of each agent's current spell (ended_at IS NULL), kept by the spells triggers; its primary key keeps one current spell per agent across the monthly partitions (migrations/00019).
+type SpellsCurrent struct {
+	AgentID   string
+	SpellID   int64
+	StartedAt time.Time
+}
+
 type SpellsDefault struct {
 	ID                          int64
 	AgentID                     string

@@ -10,6 +10,37 @@ import (
 	"time"
 )
 
+const PresenceApply = `-- name: PresenceApply :one
+SELECT presence_apply($1, $2, $3,
+                      $4, $5, $6::timestamptz)::jsonb AS record
+`
+
+type PresenceApplyParams struct {
+	AgentID    string
+	StatusID   string
+	Source     string
+	ReasonCode *string
+	Message    *string
+	At         *time.Time
+}
+
+// One presence change and the record it leaves as JSON, the body of its
+// event (presence_apply in migrations/00018): outside a transaction it is
+// one round trip that commits as it answers.
+func (q *Queries) PresenceApply(ctx context.Context, db DBTX, arg PresenceApplyParams) ([]byte, error) {
+	row := db.QueryRow(ctx, PresenceApply,
+		arg.AgentID,
+		arg.StatusID,
+		arg.Source,
+		arg.ReasonCode,
+		arg.Message,
+		arg.At,
+	)
+	var record []byte
+	err := row.Scan(&record)
+	return record, err
+}
+
 const PresenceChange = `-- name: PresenceChange :one
 SELECT agent_id, status_id, status_label, system_presence, is_away, state, routing_status, message, reason_code, source, since, spell_id, capacity_configured, capacity_in_use, queues, agent_deleted_at FROM presence_change($1, $2, $3,
                               $4, $5, $6::timestamptz)
