@@ -85,3 +85,32 @@ func TestServeChannel_AuthorizeChecksTheChannelsTopics(t *testing.T) {
 	ts2.expectEvents(e3)
 	ts2.expectQuiet(50 * time.Millisecond)
 }
+
+// A channel widened past its stream's token while the stream is still
+// catching up (not live yet) ends it with the forbidden event too, after
+// the events queued before it: the writer takes them in that order. It
+// used to end such a stream with no event (TestServeChannel_Authorize…
+// failed now and then under load).
+func TestEndForbiddenBeforeLiveComesAfterThePending(t *testing.T) {
+	f := newFixture(t, Config{Authorize: onlyAgent})
+	mine := presence.Topic{Root: "agents", ID: "a1", Kind: "presence"}
+	s := &subscriber{out: make(chan *wire, 1), allow: func(tp presence.Topic) bool { return tp == mine }}
+	queued := presence.Event{Position: presence.Position{Xid: 5, ID: 1}, Topic: mine.String(), Kind: "presence", Body: []byte(`{}`)}
+	s.pending = []presence.Event{queued}
+	topics, err := presence.ParseTopics([]string{"agents.a1.presence", "agents.a2.presence"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := &channelChange{id: "c1", ev: presence.Event{Position: presence.Position{Xid: 6, ID: 2}, Topic: "channels.c1"}, topics: topics}
+	f.b.mu.Lock()
+	queuedIt := f.b.endForbidden(s, change)
+	f.b.mu.Unlock()
+	if !queuedIt {
+		t.Fatal("the forbidden event was not queued for a stream catching up")
+	}
+	evs, last := s.takePending()
+	if !last || len(evs) != 2 || evs[0].Position != queued.Position || evs[1].Kind != KindForbidden ||
+		!strings.Contains(string(evs[1].Body), `"topics":["agents.a2.presence"]`) {
+		t.Fatalf("pending %+v, last %v; want the queued event, then the forbidden one, last", evs, last)
+	}
+}

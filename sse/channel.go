@@ -99,16 +99,11 @@ func (b *Broker) applyChannelChange(c *channelChange) (evicted []*subscriber) {
 }
 
 // endForbidden queues the KindForbidden event on s, unregistered already,
-// as its last frame: its writer ends s once it is written. False when it cannot (s is still writing
-// its backlog, or its buffer is full): end it now; its reconnect gets 403.
-// Must hold b.mu.
+// as its last frame: its writer ends s once it is written, after the
+// events queued before it (a stream still catching up writes it after its
+// pending events). False when it cannot (its buffer is full): end it now;
+// its reconnect gets 403. Must hold b.mu.
 func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
-	s.mu.Lock()
-	live := s.live
-	s.mu.Unlock()
-	if !live {
-		return false
-	}
 	var refused []string
 	for t := range c.topics {
 		if !s.allow(t) {
@@ -122,6 +117,16 @@ func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
 		Message: "The channel now holds topics this token may not read; the stream ends. Narrow the channel's topics or use a token that may read them.",
 	})
 	ev := presence.Event{Position: c.ev.Position, Topic: c.ev.Topic, Kind: KindForbidden, At: time.Now().UTC(), Body: body}
+	s.mu.Lock()
+	if !s.live {
+		// Not live yet: its writer takes the final event after the
+		// pending ones (takePending, under the same lock, so the stream
+		// is either live and gets the frame below, or gets this).
+		s.final = &ev
+		s.mu.Unlock()
+		return true
+	}
+	s.mu.Unlock()
 	fs := b.framers.live.frame([]presence.Event{ev})
 	if fs == nil {
 		return false // the broker is closing

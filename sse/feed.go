@@ -148,12 +148,15 @@ func (b *Broker) catchUp(ctx context.Context, s *subscriber, start backlog, resu
 		}
 	}
 	for {
-		evs := s.takePending()
+		evs, last := s.takePending()
 		if evs == nil {
 			return nil // live
 		}
 		if err := b.writeEvents(sk, evs); err != nil {
 			return err
+		}
+		if last {
+			return errLastWritten
 		}
 		s.advance(evs[len(evs)-1].Position)
 	}

@@ -41,6 +41,10 @@ type subscriber struct {
 	// one comparison makes the hand-over from backlog to live free of
 	// duplicates, and drops events a log read saw before the listener did.
 	floor presence.Position
+	// final is the KindForbidden event of a stream whose channel was
+	// widened past its token before it went live: its writer writes it
+	// after the pending events and ends the stream (endForbidden).
+	final *presence.Event
 }
 
 // offer hands ev to s without blocking. f is ev in wire form, built on
@@ -103,18 +107,24 @@ func (s *subscriber) advance(p presence.Position) {
 	s.pending = s.pending[i:]
 }
 
-// takePending returns the events waiting for s, oldest first. When none
-// wait, s goes live instead, in the same critical section, so that no
-// event can slip between the last pending one and the first live one.
-func (s *subscriber) takePending() []presence.Event {
+// takePending returns the events waiting for s, oldest first, and last
+// when the stream's final event ends them. When none wait, s goes live
+// instead, in the same critical section, so that no event can slip
+// between the last pending one and the first live one.
+func (s *subscriber) takePending() (evs []presence.Event, last bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.final != nil {
+		evs = append(s.pending, *s.final)
+		s.pending, s.final = nil, nil
+		return evs, true
+	}
 	if len(s.pending) == 0 {
 		s.live = true
 		s.pending = nil
-		return nil
+		return nil, false
 	}
-	evs := s.pending
+	evs = s.pending
 	s.pending = nil
-	return evs
+	return evs, false
 }
