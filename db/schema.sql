@@ -1252,29 +1252,37 @@ CREATE FUNCTION report.status_time(p_from timestamp with time zone, p_to timesta
                                (p.u_lo, least(p.u_hi, p.lo), -1),
                                (greatest(p.u_lo, p.hi), p.u_hi, -1)) e (lo, hi, sign)
          WHERE p.utc_day IS NOT NULL AND e.hi > e.lo
-    ), pieces AS (
+    ), corrections AS (
+        -- The spells of the segments, grouped on their own: in microseconds
+        -- (bigint sums, exact), made seconds once a group.
+        SELECT w.agent_id, g.day, w.status_id,
+               sum(g.sign * (date_part('epoch', least(coalesce(w.ended_at, now()), g.hi)
+                                                - greatest(w.started_at, g.lo)) * 1000000)::bigint) AS us
+          FROM segments g
+          CROSS JOIN LATERAL public.spells_window(g.lo, g.hi) w
+         WHERE w.deleted_at IS NULL
+           AND least(coalesce(w.ended_at, now()), g.hi) > greatest(w.started_at, g.lo)
+         GROUP BY w.agent_id, g.day, w.status_id
+    ), rolled AS (
         -- A day's rows by the primary key: planned generically (a SQL
         -- function's parameters), the join was a scan of every rollup.
         SELECT r.agent_id, p.day, r.status_id, r.seconds
           FROM plan p
          CROSS JOIN LATERAL (SELECT r.agent_id, r.status_id, r.seconds
                                FROM public.spell_rollups r WHERE r.day = p.utc_day OFFSET 0) r
-        UNION ALL
-        SELECT w.agent_id, g.day, w.status_id,
-               g.sign * extract(epoch FROM least(coalesce(w.ended_at, now()), g.hi) - greatest(w.started_at, g.lo))
-          FROM segments g
-          CROSS JOIN LATERAL public.spells_window(g.lo, g.hi) w
-         WHERE w.deleted_at IS NULL
-           AND least(coalesce(w.ended_at, now()), g.hi) > greatest(w.started_at, g.lo)
     ), sums AS (
-        SELECT pc.agent_id, pc.day, pc.status_id, sum(pc.seconds) AS seconds
-          FROM pieces pc
-         GROUP BY pc.agent_id, pc.day, pc.status_id
-        HAVING sum(pc.seconds) > 0
+        -- Joined, not grouped with the corrections: the rollup rows are
+        -- most of the rows and need no aggregate.
+        SELECT coalesce(a.agent_id, c.agent_id) AS agent_id, coalesce(a.day, c.day) AS day,
+               coalesce(a.status_id, c.status_id) AS status_id,
+               coalesce(a.seconds, 0) + coalesce(round(c.us::numeric / 1000000, 6), 0) AS seconds
+          FROM rolled a
+          FULL JOIN corrections c ON c.agent_id = a.agent_id AND c.day = a.day AND c.status_id = a.status_id
     )
     SELECT s.agent_id, s.day, s.status_id, st.label, st.system_presence, s.seconds
       FROM sums s
       JOIN public.statuses st ON st.id = s.status_id
+     WHERE s.seconds > 0
      ORDER BY s.agent_id, s.day, s.status_id
 $$;
 
