@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 
+	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/pgcluster"
 )
 
@@ -44,4 +46,26 @@ func (d *localDatabase) Close() error {
 		return nil
 	}
 	return d.Cluster.Stop()
+}
+
+// openCommandDB opens the database of a one-shot command (migrate, token,
+// export), logging to stderr as cfg says: the database (the private
+// cluster started if needed) and a db.DB on it. closeAll closes the DB,
+// then stops the cluster.
+func openCommandDB(ctx context.Context, cfg Config, stderr io.Writer) (d *db.DB, closeAll func(), err error) {
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	database, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	d = db.NewDB(database.URL)
+	d.Logger = log
+	if err := d.Open(ctx); err != nil {
+		database.Close()
+		return nil, nil, err
+	}
+	return d, func() { d.Close(); database.Close() }, nil
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/presenced/presenced/db"
 )
 
 // runExport writes a month of spells to a CSV file: the file the spell
@@ -40,20 +38,11 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		*out = "spells-" + start.Format("2006-01") + ".csv"
 	}
-	log, err := cfg.logger(stderr)
+	d, closeAll, err := openCommandDB(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	database, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer database.Close()
-	d := db.NewDB(database.URL)
-	if err := d.Open(ctx); err != nil {
-		return err
-	}
-	defer d.Close()
+	defer closeAll()
 	if err := d.ExportSpellMonth(ctx, start, *out); err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/presenced/presenced/db"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -32,20 +30,11 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if action != "up" && action != "down" && action != "status" {
 		return usageError{fmt.Sprintf("migrate %q: want up, down or status", action)}
 	}
-	log, err := cfg.logger(stderr)
+	d, closeAll, err := openCommandDB(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	database, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer database.Close()
-	d := db.NewDB(database.URL)
-	if err := d.Open(ctx); err != nil {
-		return err
-	}
-	defer d.Close()
+	defer closeAll()
 	m, err := d.NewMigrator()
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	presence "github.com/presenced/presenced"
-	"github.com/presenced/presenced/db"
 )
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,21 +43,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return usageError{"token needs one of: create --scope S, list, revoke ID"}
 	}
-	log, err := cfg.logger(stderr)
+	d, closeAll, err := openCommandDB(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	database, err := openDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer database.Close()
-	d := db.NewDB(database.URL)
-	d.Logger = log
-	if err := d.Open(ctx); err != nil {
-		return err
-	}
-	defer d.Close()
+	defer closeAll()
 	if err := d.Migrate(ctx); err != nil { // the first setup may come before the first serve
 		return err
 	}
