@@ -77,7 +77,11 @@ func TestAppendRecordWritesEveryJSONField(t *testing.T) {
 	r := new(presence.Record)
 	for {
 		fill(rng, reflect.ValueOf(r).Elem())
-		if allSet(reflect.ValueOf(r).Elem()) {
+		// Random times include ones no JSON encoder can write (a zone
+		// offset of 24 h, years past 9999); TestAppendPresenceList checks
+		// that appendRecord refuses those as encoding/json does. Here the
+		// record must be one encoding/json can write.
+		if _, err := json.Marshal(r); err == nil && allSet(reflect.ValueOf(r).Elem()) {
 			break
 		}
 	}
