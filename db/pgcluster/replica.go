@@ -71,20 +71,17 @@ func (c *Cluster) Promote(ctx context.Context) error {
 	return nil
 }
 
-// Kill kills the postmaster (SIGKILL), as a machine that dies would stop
-// it: no shutdown checkpoint, no goodbye to clients or standbys. Its
-// backends exit when they notice. Stop afterwards returns nil.
+// Kill kills the server at once (SIGKILL), as a machine that dies would
+// stop it: no shutdown checkpoint, no goodbye to clients or standbys. It
+// kills the backends with the postmaster: a backend left running finishes
+// the statement in hand, and a commit made after the "crash" would be a
+// write no machine loss could make. Stop afterwards returns nil.
 func (c *Cluster) Kill() error {
 	pid, _, err := readPostmasterPID(c.pgData)
 	if err != nil {
 		return fmt.Errorf("pgcluster: kill: %w", err)
 	}
-	p, err := os.FindProcess(pid)
-	if err == nil {
-		err = p.Kill()
-		_ = p.Release()
-	}
-	if err != nil {
+	if err := killServer(pid); err != nil {
 		return fmt.Errorf("pgcluster: kill postmaster %d: %w", pid, err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -70,4 +72,49 @@ func checkOwner(pgData string, u *osUser) error {
 		return fmt.Errorf("pgcluster: cluster directory %s is owned by uid %d, not by OS user %q (uid %d) that runs PostgreSQL: chown -R it or remove it", pgData, st.Uid, runAsUser, u.uid)
 	}
 	return nil
+}
+
+// killServer sends SIGKILL to the postmaster pid and to its children, the
+// backends. Each backend leads a process group of its own (PostgreSQL's
+// children call setsid), so the children are found by their parent, from
+// /proc, while the postmaster is stopped and cannot fork more. Without
+// /proc only the postmaster is killed.
+func killServer(pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	children := childrenOf(pid)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	for _, c := range children {
+		_ = syscall.Kill(c, syscall.SIGKILL) // it may have exited meanwhile
+	}
+	return nil
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold anything, even ")".
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }

@@ -20,6 +20,8 @@ var errUnsupported = fmt.Errorf("pgcluster: a private PostgreSQL needs a Unix sy
 
 func checkPlatform() error { return errUnsupported }
 
+func killServer(int) error { return errUnsupported }
+
 func sysProcAttr(*osUser) *syscall.SysProcAttr { return nil }
 
 func checkTraversable(string, *osUser) error { return errUnsupported }
