@@ -406,6 +406,52 @@ func TestRollupMarksImportedDays(t *testing.T) {
 	}
 }
 
+// A presence change backdated into days already rolled up (its "at"
+// before today) marks them: they counted the spell that was current then
+// to their ends. So does a current spell inserted into the past.
+func TestRollupMarksBackdatedChanges(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	mustAgent(t, d, "a2")
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-02-01Z');
+		DELETE FROM spells WHERE agent_id IN ('a1', 'a2');
+		SELECT presence_change('a1', 'busy', 'manual', NULL, NULL, '2026-01-10 10:00Z')`)
+	ok(t, err)
+	k := db.NewHistoryKeeper(d, 0, "")
+	ok(t, k.Round(ctx, time.Date(2026, 1, 13, 0, 5, 0, 0, time.UTC)))
+	seconds := func(agent, day, status string) float64 {
+		t.Helper()
+		var s float64
+		ok(t, d.Pool().QueryRow(ctx, `SELECT coalesce(sum(seconds), 0) FROM report.daily_status
+			WHERE agent_id = $1 AND day = $2 AND status_id = $3`, agent, day, status).Scan(&s))
+		return s
+	}
+	if got := seconds("a1", "2026-01-11", "busy"); got != 86400 {
+		t.Fatalf("January 11 before the change: busy %v s", got)
+	}
+
+	// a1 went to a meal at 08:00 on the 11th, told late.
+	_, err = d.Pool().Exec(ctx, `SELECT presence_change('a1', 'meal', 'manual', NULL, NULL, '2026-01-11 08:00Z')`)
+	ok(t, err)
+	n, err := k.Rollup(ctx, time.Date(2026, 1, 13, 0, 15, 0, 0, time.UTC))
+	ok(t, err)
+	got := fmt.Sprint(n, seconds("a1", "2026-01-10", "busy"), seconds("a1", "2026-01-11", "busy"), seconds("a1", "2026-01-11", "meal"),
+		seconds("a1", "2026-01-12", "meal"))
+	if want := fmt.Sprint(2, 14*3600, 8*3600, 16*3600, 86400); got != want {
+		t.Fatalf("days rolled up again, a1 busy Jan 10, busy Jan 11, meal Jan 11, meal Jan 12: %s, want %s", got, want)
+	}
+
+	// a2's first spell is written with a start at 18:00 on the 12th.
+	_, err = d.Pool().Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a2', 'busy', 'manual', '2026-01-12 18:00Z')`)
+	ok(t, err)
+	n, err = k.Rollup(ctx, time.Date(2026, 1, 13, 0, 25, 0, 0, time.UTC))
+	ok(t, err)
+	if got, want := fmt.Sprint(n, seconds("a2", "2026-01-12", "busy")), fmt.Sprint(1, 6*3600); got != want {
+		t.Fatalf("days rolled up again, a2 busy Jan 12: %s, want %s", got, want)
+	}
+}
+
 // A window finds every spell that overlaps it, however early it started:
 // the short ones of the look-back, a long one (spells_long) and a current
 // one that began long before; not the ones that ended before it.

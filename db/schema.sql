@@ -911,6 +911,10 @@ $$;
 CREATE FUNCTION public.spells_history() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    -- Days before this one may have been rolled up; today has not.
+    v_today timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    v_from  timestamptz; -- a current spell's change reaches back to here
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND OLD.ended_at - OLD.started_at > spells_lookback() THEN
         DELETE FROM spells_long WHERE id = OLD.id;
@@ -919,9 +923,6 @@ BEGIN
         INSERT INTO spells_long (id, agent_id, started_at, ended_at)
         VALUES (NEW.id, NEW.agent_id, NEW.started_at, NEW.ended_at);
     END IF;
-    -- Not the closing of the current spell (every presence change): a
-    -- day is rolled up only once it has ended, with the then current
-    -- spells counted to its end.
     -- A closed spell inserted into the past (an import) marks its days
     -- up to the last one rolled up.
     IF TG_OP = 'INSERT' AND NEW.ended_at IS NOT NULL AND NEW.deleted_at IS NULL THEN
@@ -938,6 +939,19 @@ BEGIN
                                             (greatest(coalesce(OLD.ended_at, now()), coalesce(NEW.ended_at, now())) AT TIME ZONE 'UTC')::date,
                                             interval '1 day') d
         WHERE d::date IN (SELECT r.day FROM spell_rollup_days r)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    -- The close of a current spell, or a current spell inserted, before
+    -- today: the rolled-up days from then on counted the spell that was
+    -- current then to their ends.
+    IF TG_OP = 'UPDATE' AND OLD.ended_at IS NULL AND NEW.ended_at < v_today THEN
+        v_from := NEW.ended_at;
+    ELSIF TG_OP = 'INSERT' AND NEW.ended_at IS NULL AND NEW.deleted_at IS NULL AND NEW.started_at < v_today THEN
+        v_from := NEW.started_at;
+    END IF;
+    IF v_from IS NOT NULL THEN
+        INSERT INTO spell_rollup_dirty (day)
+        SELECT r.day FROM spell_rollup_days r WHERE r.day >= (v_from AT TIME ZONE 'UTC')::date
         ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
