@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/http/httperror"
@@ -144,6 +146,18 @@ const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnec
 // expectationFailed is how net/http refuses an Expect header other than
 // 100-continue, before any handler: no body, in one write.
 const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
+
+// SyscallConn gives the descriptor of the connection underneath: a
+// hijacked event stream's deliverer writes its frames with non-blocking
+// writes (sse/deliver.go). Those are event frames, never one of the
+// answers Write rewrites.
+func (c *wireConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("http: the connection has no file descriptor")
+	}
+	return sc.SyscallConn()
+}
 
 func (c *wireConn) Write(p []byte) (int, error) {
 	if bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {

@@ -3,13 +3,15 @@
 // The listener reads the event log in position order and calls
 // Broker.Publish for each event. The broker finds the subscribers of the
 // event's topic through an index keyed by topic pattern and queues the event,
-// framed once by github.com/r3labs/sse/v2, on each subscriber's own bounded
-// channel, which one writer goroutine per stream drains. A subscriber that
-// cannot keep up is dropped, never waited for beyond a short bound (a burst
-// is paced, pace.go): its stream ends and the client resumes with
-// Last-Event-ID. Resume
-// reads the missing events from presence.EventLog, not from memory, so it
-// works on any node.
+// framed once by github.com/r3labs/sse/v2, for each subscriber: on the
+// queue its deliverer writes to the socket (one goroutine per core,
+// deliver.go), or on the bounded channel of the stream's own writer
+// goroutine (stream.go), which also writes the backlog, the heartbeats and
+// whatever a socket does not take at once. A subscriber that cannot keep
+// up is dropped, never waited for beyond a short bound (a burst is paced,
+// pace.go): its stream ends and the client resumes with Last-Event-ID.
+// Resume reads the missing events from presence.EventLog, not from memory,
+// so it works on any node.
 //
 // Callers import it as presencesse.
 package sse
@@ -79,6 +81,10 @@ type Broker struct {
 	framers  *framers // set by Open
 	pageSize int      // events per log read; a field so that tests can page small
 
+	deliverers []*deliverer // set by Open; one goroutine each (deliver.go)
+	assigned   atomic.Uint64
+	delivering sync.WaitGroup
+
 	ctx    context.Context // ends every stream on Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per running handler
@@ -86,6 +92,7 @@ type Broker struct {
 
 	dropped   atomic.Uint64 // events subscribers could not take (stats.go)
 	delivered atomic.Uint64 // events queued for streams, pings not counted (stats.go)
+	direct    atomic.Uint64 // of those, events a deliverer wrote to the socket itself (deliver.go)
 	warnOnce  sync.Once     // warn once when writes cannot get a deadline
 	pacer     pacer         // Publish's wait for full buffers (pace.go)
 
@@ -149,6 +156,10 @@ func (b *Broker) Open() error {
 	}
 	if b.framers == nil {
 		b.framers = newFramers()
+		b.deliverers = newDeliverers()
+		for _, d := range b.deliverers {
+			b.delivering.Go(func() { b.deliver(d) })
+		}
 	}
 	b.state = stateOpen
 	return nil
@@ -163,6 +174,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
+	b.delivering.Wait()
 	b.mu.Lock()
 	fs := b.framers
 	b.mu.Unlock()
@@ -201,12 +213,13 @@ func (b *Broker) Publish(ev presence.Event) {
 		change = b.parseChannelChange(t.ID, ev)
 	}
 
-	var evicted, full []*subscriber
-	defer func() {
+	var evicted, full, due []*subscriber
+	defer func() { // after b.mu is released
 		for _, s := range evicted {
 			s.cancel()
 		}
-		b.pace(full) // after b.mu is released
+		b.wake(due)
+		b.pace(full)
 	}()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -251,13 +264,17 @@ func (b *Broker) Publish(ev presence.Event) {
 			return
 		}
 		s.seen = b.seq
-		queued, ok := s.offer(ev, frameOf)
-		if queued {
+		switch s.offer(ev, frameOf) {
+		case schedule:
+			due = append(due, s)
 			sent++
-		}
-		if !ok {
+		case queued:
+			sent++
+		case evict:
 			evicted = append(evicted, s)
-		} else if b.overPace(s) {
+			return
+		}
+		if b.overPace(s) {
 			full = append(full, s)
 		}
 	}

@@ -132,10 +132,27 @@ func (b *Broker) endForbidden(s *subscriber, c *channelChange) bool {
 		return false // the broker is closing
 	}
 	// The writer ends the stream once it has written a last frame; s is
-	// unregistered, so nothing is queued after it.
+	// unregistered, so nothing is queued after it. A stream with a
+	// deliverer gets it after the frames the deliverer has not written,
+	// which passes it to the writer.
+	last := &wire{b: fs[0], last: true}
+	s.mu.Lock()
+	if s.worker != nil {
+		s.queue = append(s.queue, last)
+		due := !s.scheduled
+		s.scheduled = true
+		s.mu.Unlock()
+		if due {
+			s.worker.add([]*subscriber{s})
+		}
+		return true
+	}
+	s.mu.Unlock()
+	s.inFlight.Add(1)
 	select {
-	case s.out <- &wire{b: fs[0], last: true}:
+	case s.out <- last:
 	default:
+		s.inFlight.Add(-1)
 		return false
 	}
 	return true

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -42,14 +43,19 @@ func hijack(w http.ResponseWriter, r *http.Request) (conn net.Conn, header http.
 
 // connSink writes a hijacked stream: the status line and header, then
 // the body in chunked encoding, one chunk and one write to the connection
-// per write. write and close are called from the stream's writer; abort
-// from another goroutine.
+// per write. write, writeRaw and close are called from the stream's
+// writer, tryWrite from Publish (direct.go), abort from another goroutine.
 type connSink struct {
 	conn    net.Conn
+	raw     syscall.RawConn // conn's descriptor, for tryWrite; nil: no direct writes
 	header  http.Header
 	timeout time.Duration
 
+	// wmu is held by every write to conn, so that a direct write and the
+	// writer's never interleave, and guards the fields below.
+	wmu        sync.Mutex
 	headerSent bool
+	closed     bool  // the end of the body is written or conn closed
 	written    int64 // bytes written to conn, for the access log
 
 	mu       sync.Mutex
@@ -58,7 +64,29 @@ type connSink struct {
 }
 
 func newConnSink(conn net.Conn, header http.Header, timeout time.Duration) *connSink {
-	return &connSink{conn: conn, header: header, timeout: timeout}
+	cs := &connSink{conn: conn, header: header, timeout: timeout}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			cs.raw = raw
+		}
+	}
+	return cs
+}
+
+// bytesWritten returns the bytes written to conn, for the access log.
+func (cs *connSink) bytesWritten() int64 {
+	cs.wmu.Lock()
+	defer cs.wmu.Unlock()
+	return cs.written
+}
+
+// direct returns cs as a directWriter, or nil when its connection gives
+// no descriptor (TLS).
+func (cs *connSink) direct() directWriter {
+	if cs.raw == nil {
+		return nil
+	}
+	return cs
 }
 
 func (cs *connSink) write(p []byte) error {
@@ -76,6 +104,11 @@ func (cs *connSink) write(p []byte) error {
 func (cs *connSink) send(p []byte, last bool) error {
 	out := getBuffer()
 	defer putBuffer(out)
+	cs.wmu.Lock()
+	defer cs.wmu.Unlock()
+	if cs.closed {
+		return errStreamEnded
+	}
 	if !cs.headerSent {
 		cs.headerSent = true
 		cs.writeHeader(out)
@@ -89,6 +122,7 @@ func (cs *connSink) send(p []byte, last bool) error {
 	}
 	if last {
 		out.WriteString("0\r\n\r\n") // no trailer
+		cs.closed = true
 	}
 	n, err := cs.conn.Write(out.Bytes())
 	cs.written += int64(n)
@@ -162,9 +196,15 @@ func (cs *connSink) close() {
 	cs.mu.Lock()
 	clean := cs.err == nil || cs.err == errStreamEnded
 	cs.mu.Unlock()
-	if clean && cs.headerSent && cs.conn.SetWriteDeadline(time.Now().Add(closeTimeout)) == nil {
+	cs.wmu.Lock()
+	headerSent := cs.headerSent
+	cs.wmu.Unlock()
+	if clean && headerSent && cs.conn.SetWriteDeadline(time.Now().Add(closeTimeout)) == nil {
 		_ = cs.send(nil, true)
 	}
+	cs.wmu.Lock()
+	cs.closed = true
+	cs.wmu.Unlock()
 	_ = cs.conn.Close()
 }
 

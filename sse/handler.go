@@ -105,6 +105,9 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 			header[k] = slices.Clone(v)
 		}
 		cs := newConnSink(conn, header, b.cfg.WriteTimeout)
+		if d := cs.direct(); d != nil {
+			s.setDirect(d, b.assign())
+		}
 		run := func() {
 			var watcher sync.WaitGroup
 			watcher.Go(func() { watchClose(conn, cancel) })
@@ -116,7 +119,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics map[presen
 			go func() {
 				defer end()
 				run()
-				h.End(cs.written)
+				h.End(cs.bytesWritten())
 			}()
 			return
 		}

@@ -38,18 +38,17 @@ type pacer struct {
 	pruned time.Time                 // when gaveUp was last rid of old entries
 }
 
-// fill returns how many events wait for s: queued for its writer and not
-// yet taken once it is live, in its pending queue before (its writer
+// fill returns how many events wait for s: queued for its writer or its
+// deliverer and not yet taken once it is live, in its pending queue before (its writer
 // drains that queue after the backlog). A stream that is not live may not
 // have its writer yet: live, read under s.mu, says that it is.
 func (s *subscriber) fill() int64 {
 	s.mu.Lock()
-	live, pending := s.live, len(s.pending)
-	s.mu.Unlock()
-	if !live {
-		return int64(pending)
+	defer s.mu.Unlock()
+	if !s.live {
+		return int64(len(s.pending))
 	}
-	return int64(len(s.out))
+	return int64(len(s.out) + len(s.queue))
 }
 
 // overPace reports whether s's buffer is full enough (three quarters) that

@@ -16,8 +16,8 @@ import (
 // publish, by r3labs' own handler, and those bytes are shared read-only by
 // every stream that gets the event. Streams do not run on r3labs: a stream
 // of its own costs three goroutines per connection and two goroutine
-// hand-offs per delivery; here a delivery is one channel send to the
-// stream's writer (stream.go).
+// hand-offs per delivery; here a delivery is an append to the stream's
+// queue, which its deliverer writes (deliver.go).
 //
 // The rules its source taught us:
 //

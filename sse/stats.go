@@ -8,6 +8,12 @@ package sse
 // are not counted.
 func (b *Broker) EventsDelivered() uint64 { return b.delivered.Load() }
 
+// EventsWrittenDirect counts the delivered live events that a deliverer
+// wrote to their stream's socket itself (deliver.go); the others went
+// through the stream's writer: resumed streams' backlogs, clients that
+// read slowly, streams served by net/http (HTTP/2) or over TLS.
+func (b *Broker) EventsWrittenDirect() uint64 { return b.direct.Load() }
+
 // EventsDropped counts events a subscriber could not take because it had
 // fallen BufferSize events behind. Each one ended that subscriber's
 // stream; its client resumes from the log by id, so nothing is lost.

@@ -10,10 +10,12 @@ import (
 	"time"
 )
 
-// A stream is written by one goroutine, its writer (Broker.write): it
-// writes the backlog, then takes the frames Publish queues on the
-// subscriber's channel. A delivery is one channel send; a writer that
-// wakes to several frames writes them together.
+// A stream has one goroutine of its own, its writer (Broker.write): it
+// writes the header and the backlog, then the heartbeats and the frames
+// queued on the subscriber's channel: by Publish for a stream without a
+// deliverer (HTTP/2, TLS), by the deliverer for one whose socket it could
+// not write at once (deliver.go). A writer that wakes to several frames
+// writes them together.
 
 // sink is where a stream's writer writes: a hijacked connection (connSink,
 // conn.go) or net/http's ResponseWriter (httpSink).
@@ -45,10 +47,12 @@ func putBuffer(b *bytes.Buffer) {
 
 // wire is one event in wire form, shared read-only by every stream that
 // gets it. last marks a stream's final event (KindForbidden): its writer
-// ends the stream once it is written.
+// ends the stream once it is written. raw marks the rest of a direct write
+// (direct.go): bytes already in chunked encoding, written as they are.
 type wire struct {
 	b    []byte
 	last bool
+	raw  bool
 }
 
 // errStreamEnded is returned by writes after the stream's context ended.
@@ -77,7 +81,9 @@ func writeFrames(sk sink, frames [][]byte) error {
 }
 
 // live writes the frames queued for s, and a ping every Heartbeat, until
-// ctx ends or a write fails.
+// ctx ends or a write fails. Once a write has returned it lowers
+// s.inFlight by the frames written, which lets Publish write directly
+// again.
 func (b *Broker) live(ctx context.Context, s *subscriber, sk sink, tick <-chan time.Time) error {
 	for {
 		var f *wire
@@ -91,22 +97,39 @@ func (b *Broker) live(ctx context.Context, s *subscriber, sk sink, tick <-chan t
 			continue
 		case f = <-s.out:
 		}
-		last := f.last
+		if f.raw {
+			// The rest of a direct write; only queued when nothing else
+			// was, so it goes first.
+			if err := s.direct.writeRaw(f.b); err != nil {
+				return err
+			}
+			s.inFlight.Add(-1)
+			continue
+		}
+		last, n := f.last, int64(1)
 		// Whatever else is queued goes in the same write.
 		select {
 		case g := <-s.out:
 			buf := getBuffer()
 			buf.Write(f.b)
-			buf.Write(g.b)
-			last = last || g.last
-		more:
-			for buf.Len() < maxCoalesce && !last {
+			for {
+				if g.raw { // cannot happen (see above); kept whole if it did
+					putBuffer(buf)
+					return errors.New("sse: the rest of a direct write was queued behind a frame")
+				}
+				buf.Write(g.b)
+				n++
+				last = last || g.last
+				if buf.Len() >= maxCoalesce || last {
+					break
+				}
+				var more bool
 				select {
-				case g = <-s.out:
-					buf.Write(g.b)
-					last = g.last
+				case g, more = <-s.out:
 				default:
-					break more
+				}
+				if !more {
+					break
 				}
 			}
 			err := sk.write(buf.Bytes())
@@ -119,6 +142,7 @@ func (b *Broker) live(ctx context.Context, s *subscriber, sk sink, tick <-chan t
 				return err
 			}
 		}
+		s.inFlight.Add(-n)
 		if last {
 			return errLastWritten
 		}

@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	presence "github.com/presenced/presenced"
 )
@@ -45,36 +46,83 @@ type subscriber struct {
 	// widened past its token before it went live: its writer writes it
 	// after the pending events and ends the stream (endForbidden).
 	final *presence.Event
+	// direct, when set, is the stream's socket, which its deliverer
+	// writes (deliver.go); worker is that deliverer. Both are set before
+	// the stream goes live. Live frames then go to queue, never to out:
+	// the deliverer writes them, or passes them to the writer on out.
+	direct    directWriter
+	worker    *deliverer
+	queue     []*wire // live frames for the deliverer, oldest first
+	scheduled bool    // s is on its deliverer's ready list
+	taken     []*wire // the deliverer's: the queue it took last, for reuse
+
+	// inFlight counts the frames on out that the writer has not finished
+	// writing. It rises under mu and falls when a write returns; the
+	// deliverer writes to the socket only when it is 0, so that it never
+	// overtakes a frame in the writer's hands.
+	inFlight atomic.Int64
+}
+
+// delivery is what offer did with an event.
+type delivery int
+
+const (
+	skipped  delivery = iota // already written, read from the log, or the broker is closing
+	held                     // pending: the stream is not live yet
+	queued                   // on out for the writer, or on queue for a deliverer already due
+	schedule                 // on queue: Publish puts s on its deliverer's ready list
+	evict                    // s cannot keep up: its buffer is full
+)
+
+// setDirect gives s's live frames to deliverer w, which writes them to d.
+func (s *subscriber) setDirect(d directWriter, w *deliverer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.direct, s.worker = d, w
 }
 
 // offer hands ev to s without blocking. f is ev in wire form, built on
-// first use (nil once the broker is closed). sent says that the frame was
-// queued for the writer; ok false that s cannot keep up and must be
-// evicted.
-func (s *subscriber) offer(ev presence.Event, f func() *wire) (sent, ok bool) {
+// first use (nil once the broker is closed). A live stream with a
+// deliverer gets it on its queue (schedule: Publish must wake the
+// deliverer for s); others on out, for their writer.
+func (s *subscriber) offer(ev presence.Event, f func() *wire) delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.floor.Less(ev.Position) {
-		return false, true // already written, or read from the log for s
+		return skipped // already written, or read from the log for s
 	}
 	if !s.live {
 		if len(s.pending) >= s.maxQueue {
-			return false, false
+			return evict
 		}
 		s.pending = append(s.pending, ev)
-		return false, true
+		return held
 	}
 	fr := f()
 	if fr == nil {
-		return false, true
+		return skipped
 	}
+	if s.worker != nil {
+		if len(s.queue)+len(s.out) >= s.maxQueue {
+			return evict
+		}
+		s.queue = append(s.queue, fr)
+		s.floor = ev.Position
+		if s.scheduled {
+			return queued
+		}
+		s.scheduled = true
+		return schedule
+	}
+	s.inFlight.Add(1)
 	select {
 	case s.out <- fr:
 	default:
-		return false, false
+		s.inFlight.Add(-1)
+		return evict
 	}
 	s.floor = ev.Position
-	return true, true
+	return queued
 }
 
 // wants reports whether s is subscribed to a pattern that matches t.

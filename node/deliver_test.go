@@ -1,0 +1,44 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/node/nodetest"
+)
+
+// A node's live events reach its streams through the sse deliverers: the
+// connection the http package wraps (http/conn.go) still gives its file
+// descriptor, so the deliverers write to it rather than every event going
+// through a goroutine per stream.
+func TestLiveEventsWrittenDirect(t *testing.T) {
+	t.Parallel()
+	n := nodetest.MustOpen(t, dbtest.NewDatabase(t))
+	if code := request(t, "POST", n.URL()+"/v1/agents", `{"id": "a1"}`); code != 201 {
+		t.Fatal(code)
+	}
+	s := subscribe(t, n.URL(), []string{"agents.*.presence"}, "")
+	waitSubscribed(t, n, 1)
+	// An event published before the stream is live goes through its
+	// writer, after the backlog: one first, to be past that.
+	put(t, n.URL(), "/v1/agents/a1/presence", `{"status": "meal", "message": "first"}`)
+	waitMessages(t, s, "first", 1, 10*time.Second)
+	time.Sleep(50 * time.Millisecond)
+	before := n.Broker.EventsWrittenDirect()
+	for i := range 10 {
+		status := []string{"busy", "available"}[i%2]
+		put(t, n.URL(), "/v1/agents/a1/presence", fmt.Sprintf(`{"status": %q, "message": "m-%d"}`, status, i))
+	}
+	waitMessages(t, s, "m-", 10, 10*time.Second)
+	// A deliverer counts a write once it has returned, which may be after
+	// the client has read it.
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Broker.EventsWrittenDirect()-before != 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 10 live events written by the deliverers", n.Broker.EventsWrittenDirect()-before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
