@@ -44,7 +44,8 @@ func hijack(w http.ResponseWriter, r *http.Request) (conn net.Conn, header http.
 // connSink writes a hijacked stream: the status line and header, then
 // the body in chunked encoding, one chunk and one write to the connection
 // per write. write, writeRaw and close are called from the stream's
-// writer, tryWrite from Publish (direct.go), abort from another goroutine.
+// writer, tryWrite from its deliverer (deliver.go), abort from another
+// goroutine.
 type connSink struct {
 	conn    net.Conn
 	raw     syscall.RawConn // conn's descriptor, for tryWrite; nil: no direct writes

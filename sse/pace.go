@@ -39,8 +39,8 @@ type pacer struct {
 }
 
 // fill returns how many events wait for s: queued for its writer or its
-// deliverer and not yet taken once it is live, in its pending queue before (its writer
-// drains that queue after the backlog). A stream that is not live may not
+// deliverer and not yet taken once it is live, in its pending queue before
+// (its writer drains that queue after the backlog). A stream that is not live may not
 // have its writer yet: live, read under s.mu, says that it is.
 func (s *subscriber) fill() int64 {
 	s.mu.Lock()

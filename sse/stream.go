@@ -47,8 +47,9 @@ func putBuffer(b *bytes.Buffer) {
 
 // wire is one event in wire form, shared read-only by every stream that
 // gets it. last marks a stream's final event (KindForbidden): its writer
-// ends the stream once it is written. raw marks the rest of a direct write
-// (direct.go): bytes already in chunked encoding, written as they are.
+// ends the stream once it is written. raw marks the rest of a deliverer's
+// partial write (deliver.go): bytes already in chunked encoding, written
+// as they are.
 type wire struct {
 	b    []byte
 	last bool
@@ -82,8 +83,8 @@ func writeFrames(sk sink, frames [][]byte) error {
 
 // live writes the frames queued for s, and a ping every Heartbeat, until
 // ctx ends or a write fails. Once a write has returned it lowers
-// s.inFlight by the frames written, which lets Publish write directly
-// again.
+// s.inFlight by the frames written: at 0 the deliverer writes to the
+// socket again.
 func (b *Broker) live(ctx context.Context, s *subscriber, sk sink, tick <-chan time.Time) error {
 	for {
 		var f *wire
@@ -98,8 +99,8 @@ func (b *Broker) live(ctx context.Context, s *subscriber, sk sink, tick <-chan t
 		case f = <-s.out:
 		}
 		if f.raw {
-			// The rest of a direct write; only queued when nothing else
-			// was, so it goes first.
+			// The rest of a deliverer's write; queued only when nothing
+			// else was, so it comes first.
 			if err := s.direct.writeRaw(f.b); err != nil {
 				return err
 			}
