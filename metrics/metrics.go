@@ -35,6 +35,10 @@ type Streams interface {
 	// EventsDelivered counts events queued on subscribers' streams, one per
 	// subscriber, resumed backlogs included.
 	EventsDelivered() uint64
+	// EventsWrittenDirect counts the delivered live events a deliverer
+	// wrote to the stream's socket itself; the rest went through the
+	// stream's writer (backlogs, slow clients, HTTP/2 and TLS streams).
+	EventsWrittenDirect() uint64
 	// EventsDropped counts events a subscriber could not take because it
 	// fell behind; each ends that subscriber's stream, which resumes by id.
 	EventsDropped() uint64
@@ -179,6 +183,10 @@ func (m *Metrics) RegisterStreams(s Streams) {
 			Namespace: namespace, Subsystem: "sse", Name: "events_delivered_total",
 			Help: "Events queued on SSE streams, counted once per stream, resumed backlogs included.",
 		}, func() float64 { return float64(s.EventsDelivered()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sse", Name: "events_written_direct_total",
+			Help: "Of the events delivered, those written to the client's socket by a deliverer at once; the others went through the stream's own writer (backlogs, clients that read slowly, HTTP/2 and TLS streams).",
+		}, func() float64 { return float64(s.EventsWrittenDirect()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sse", Name: "events_dropped_total",
 			Help: "Events a stream could not take because its client fell behind; each ends that stream, and the client resumes from the log by id.",

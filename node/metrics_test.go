@@ -77,6 +77,11 @@ func TestNodeMetricsShowStreamsListenerAndPool(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	// Events published before the stream went live go through its writer;
+	// the series is there, and counts no more than was delivered.
+	if d := metric(text, "presenced_sse_events_written_direct_total"); d < 0 || d > metric(text, "presenced_sse_events_delivered_total") {
+		t.Errorf("presenced_sse_events_written_direct_total = %v", d)
+	}
 	for _, name := range []string{"presenced_db_pool_max_conns", "presenced_db_pool_total_conns", "presenced_db_pool_acquires_total"} {
 		if metric(text, name) <= 0 {
 			t.Errorf("%s = %v, want > 0", name, metric(text, name))
