@@ -62,6 +62,11 @@ type Config struct {
 	// default presence.MaxTopics.
 	MaxTopics int
 
+	// Deliverers is the number of goroutines that write live events to
+	// the streams' sockets (deliver.go); default half the cores, at least
+	// one.
+	Deliverers int
+
 	// Authorize, when set, says whether the request may subscribe to a
 	// topic pattern: nil, or an error such as EFORBIDDEN. A stream that
 	// asks for a refused topic, itself or through its channel, is refused
@@ -127,6 +132,9 @@ func New(cfg Config) *Broker {
 	if cfg.MaxTopics <= 0 {
 		cfg.MaxTopics = presence.MaxTopics
 	}
+	if cfg.Deliverers <= 0 {
+		cfg.Deliverers = defaultDeliverers()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -156,7 +164,7 @@ func (b *Broker) Open() error {
 	}
 	if b.framers == nil {
 		b.framers = newFramers()
-		b.deliverers = newDeliverers()
+		b.deliverers = newDeliverers(b.cfg.Deliverers)
 		for _, d := range b.deliverers {
 			b.delivering.Go(func() { b.deliver(d) })
 		}

@@ -18,9 +18,9 @@ import (
 // were behind write several in one go, so the node stayed behind.
 //
 // Now the live events of a stream over a socket (a hijacked HTTP/1.1
-// connection: connSink) go to a deliverer, one per core: Publish appends
-// the event's frame to the stream's queue and puts the stream on its
-// deliverer's ready list, and wakes each deliverer once per event. A
+// connection: connSink) go to a deliverer (Config.Deliverers): Publish
+// appends the event's frame to the stream's queue and puts the stream on
+// its deliverer's ready list, and wakes each deliverer once per event. A
 // deliverer takes a stream's whole queue and writes it in one non-blocking
 // write, one chunk, so a stream whose deliverer is behind gets its events
 // together. Whatever the socket does not take at once (a client that
@@ -55,8 +55,16 @@ type deliverer struct {
 	wake  chan struct{} // 1: ready is not empty
 }
 
-func newDeliverers() []*deliverer {
-	ds := make([]*deliverer, max(1, runtime.GOMAXPROCS(0)))
+// defaultDeliverers is half the cores, at least one. A deliverer is a loop
+// of system calls that takes a core while the fan-out lasts; the other
+// half stays for the listener, the writes' handlers and, on a node that
+// shares its machine, PostgreSQL. A deliverer that is behind writes more
+// events in one write. On 2 cores one deliverer did better than two in
+// latency and in CPU a delivery (docs/performance.md, Deliverers).
+func defaultDeliverers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+func newDeliverers(n int) []*deliverer {
+	ds := make([]*deliverer, n)
 	for i := range ds {
 		ds[i] = &deliverer{index: i, wake: make(chan struct{}, 1)}
 	}

@@ -31,6 +31,39 @@ func TestDeliverers(t *testing.T) {
 			return f.b.direct.Load()-d0 == 20 && f.b.EventsDelivered()-all0 == 20
 		})
 	})
+	t.Run("Several", func(t *testing.T) {
+		// Three deliverers share seven streams; each stream gets every
+		// event once, in order, from its own deliverer.
+		f := newFixture(t, Config{Heartbeat: time.Hour, Deliverers: 3})
+		var streams []*testStream
+		for range 7 {
+			streams = append(streams, f.stream("/v1/events?topic=agents.*.presence", ""))
+		}
+		waitFor(t, "the subscribers", func() bool { return f.b.Subscribers() == 7 })
+		first := f.emit("agents.first.presence", "presence", `{"first":true}`)
+		for _, s := range streams {
+			s.expectEvents(first)
+		}
+		waitLive(t, f)
+		d0 := f.b.direct.Load()
+		var want []presence.Event
+		for i := range 50 {
+			want = append(want, f.emit(fmt.Sprintf("agents.a%d.presence", i), "presence", `{"n":1}`))
+		}
+		for _, s := range streams {
+			s.expectEvents(want...)
+		}
+		waitFor(t, "350 events written by the deliverers", func() bool { return f.b.direct.Load()-d0 == 7*50 })
+		used := map[*deliverer]bool{}
+		f.b.mu.Lock()
+		for s := range f.b.subs {
+			used[s.worker] = true
+		}
+		f.b.mu.Unlock()
+		if len(used) != 3 {
+			t.Fatalf("%d deliverers served the streams, want 3", len(used))
+		}
+	})
 	t.Run("SocketFull", func(t *testing.T) {
 		// Events of 30 KB published to a client that does not read until
 		// the last: a write stops part way once the socket is full, its
@@ -109,17 +142,26 @@ func live(t *testing.T, f *fixture, path string) *testStream {
 	s := f.stream(path, "")
 	waitFor(t, "the subscriber", func() bool { return f.b.Subscribers() == 1 })
 	s.expectEvents(f.emit("agents.first.presence", "presence", `{"first":true}`))
-	waitFor(t, "the stream to go live", func() bool {
+	waitLive(t, f)
+	return s
+}
+
+// waitLive waits until every stream of f is live.
+func waitLive(t *testing.T, f *fixture) {
+	t.Helper()
+	waitFor(t, "the streams to go live", func() bool {
 		f.b.mu.Lock()
 		defer f.b.mu.Unlock()
 		for sub := range f.b.subs {
 			sub.mu.Lock()
-			defer sub.mu.Unlock()
-			return sub.live
+			live := sub.live
+			sub.mu.Unlock()
+			if !live {
+				return false
+			}
 		}
-		return false
+		return true
 	})
-	return s
 }
 
 // pausedStream opens path over a connection of its own and reads the
