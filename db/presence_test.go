@@ -132,8 +132,7 @@ func TestSetPresence(t *testing.T) {
 		if *r.Message != "m" || *r.ReasonCode != "r" {
 			t.Fatalf("record: %+v", r)
 		}
-		head, err := d.HeadPosition(ctx)
-		ok(t, err)
+		head := finalHead(t, d)
 		_, err = d.SetPresence(ctx, "a1", presence.PresenceChange{Status: "busy", Message: ptr("m")})
 		ok(t, err)
 		evs, err := d.ReadEvents(ctx, head, 10)

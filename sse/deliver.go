@@ -154,7 +154,13 @@ func (b *Broker) flush(s *subscriber, buf []byte) []byte {
 	s.mu.Unlock()
 
 	buf = appendChunk(buf[:0], frames)
+	// Counted before the write, taken back if it does not go whole: a
+	// client that has read an event finds it counted.
+	b.direct.Add(uint64(len(frames)))
 	n, err := s.direct.tryWrite(buf)
+	if n < len(buf) || err != nil {
+		b.direct.Add(-uint64(len(frames)))
+	}
 	switch {
 	case err != nil:
 		// The connection failed or the stream is ending: end it (if it
@@ -163,9 +169,7 @@ func (b *Broker) flush(s *subscriber, buf []byte) []byte {
 			b.logger.Debug("sse: write failed; the stream ends", "err", err)
 		}
 		s.cancel()
-	case n == len(buf):
-		b.direct.Add(uint64(len(frames)))
-	default:
+	case n < len(buf):
 		// The rest first: frames queued since are in s.queue, and go to
 		// the writer after it on the next flush (inFlight is above 0).
 		rest := &wire{b: append([]byte(nil), buf[n:]...), raw: true}
