@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/db/internal/dbsqlc"
 )
 
 // collector gathers what a listener publishes.
@@ -307,6 +311,50 @@ func TestListenerReconnects(t *testing.T) {
 	}
 	if !l.Connected() {
 		t.Fatal("listener did not reconnect")
+	}
+}
+
+// The listener reads the log after every doorbell and every few
+// milliseconds while events are held back. Planned afresh each time (what
+// PostgreSQL chose for it), the planning cost five times the read; its
+// connection runs the generic plan, which must be the same two index scans
+// of the log's primary key at any size of the log, not a scan of the log.
+func TestListenerReadsWithGenericPlan(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	if _, err := d.Pool().Exec(ctx, `
+		INSERT INTO agents (id, name) SELECT 'a' || i, 'x' FROM generate_series(1, 3000) i;
+		ANALYZE events`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.NewListener(d, func(presence.Event) {}).Conn(ctx)
+	ok(t, err)
+	defer conn.Close(ctx)
+	// More runs than the five custom plans PostgreSQL tries first.
+	for range 8 {
+		rows, err := conn.Query(ctx, dbsqlc.EventListVisibleAfter, int64(0), int64(0), int64(1000))
+		ok(t, err)
+		rows.Close()
+		ok(t, rows.Err())
+	}
+	var name string
+	var generic, custom int64
+	ok(t, conn.QueryRow(ctx, `SELECT name, generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement = $1`, dbsqlc.EventListVisibleAfter).Scan(&name, &generic, &custom))
+	if custom != 0 || generic != 8 {
+		t.Fatalf("the log read was planned %d times for its parameters and ran %d times with the generic plan; want 0 and 8", custom, generic)
+	}
+	var plan strings.Builder
+	rows, err := conn.Query(ctx, `EXPLAIN EXECUTE `+pgx.Identifier{name}.Sanitize()+`(0, 0, 1000)`, pgx.QueryExecModeSimpleProtocol)
+	ok(t, err)
+	for rows.Next() {
+		var line string
+		ok(t, rows.Scan(&line))
+		plan.WriteString(line + "\n")
+	}
+	ok(t, rows.Err())
+	if strings.Contains(plan.String(), "Seq Scan") || strings.Count(plan.String(), "Index Scan using events_pkey") != 2 {
+		t.Fatalf("the log read's generic plan is not two index scans of events_pkey:\n%s", plan.String())
 	}
 }
 

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	presence "github.com/presenced/presenced"
@@ -39,3 +40,6 @@ var EmptyCursor = cursor{}
 // the scene in SQL and to watch the pool itself. Outside the tests nothing
 // reaches it (DB.PoolStat serves the metrics).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Conn opens a connection set up as the listener sets up its own.
+func (l *Listener) Conn(ctx context.Context) (*pgx.Conn, error) { return l.connect(ctx) }
