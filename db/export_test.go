@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,3 +44,12 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Conn opens a connection set up as the listener sets up its own.
 func (l *Listener) Conn(ctx context.Context) (*pgx.Conn, error) { return l.connect(ctx) }
+
+// HoldPresenceBatch makes group commit count a batch of n changes in
+// flight, as if one ran, until release; a batch forming meanwhile waits
+// for company at most linger.
+func (db *DB) HoldPresenceBatch(n int, linger time.Duration) (release func()) {
+	db.batch.linger = linger
+	db.batch.started(n)
+	return func() { db.batch.ended(n) }
+}

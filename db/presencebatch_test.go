@@ -246,6 +246,81 @@ func TestGroupCommitBatch(t *testing.T) {
 	sameRecord(t, "b1's last event", &log[2].rec, b)
 }
 
+// While a batch is in flight the next one forms: the changes that arrive
+// wait and go together once they are as many as the batch in flight has,
+// or once it has ended; not each alone as it arrives.
+func TestGroupCommitFormsWhileABatchIsInFlight(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	for i := range 5 {
+		mustAgent(t, d, fmt.Sprintf("a%d", i))
+	}
+	type answer struct {
+		agent string
+		err   error
+	}
+	answers := make(chan answer, 5)
+	change := func(agent, message string) {
+		_, err := d.SetPresence(ctx, agent, presence.PresenceChange{Status: "busy", Message: ptr(message)})
+		answers <- answer{agent, err}
+	}
+	noAnswer := func(within time.Duration) {
+		t.Helper()
+		select {
+		case a := <-answers:
+			t.Fatalf("%s's change went alone while a batch of 4 was in flight (%v)", a.agent, a.err)
+		case <-time.After(within):
+		}
+	}
+	answered := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case a := <-answers:
+				ok(t, a.err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("a change that should have gone got no answer")
+			}
+		}
+	}
+
+	// Three of four: they wait for the fourth.
+	release := d.HoldPresenceBatch(4, time.Minute)
+	for i := range 3 {
+		go change(fmt.Sprintf("a%d", i), "together")
+	}
+	noAnswer(300 * time.Millisecond)
+	go change("a3", "together")
+	answered(4)
+	release()
+	log := presenceLog(t, d, "together")
+	if len(log) != 4 {
+		t.Fatalf("events: %+v", log)
+	}
+	for _, l := range log {
+		if l.xid != log[0].xid {
+			t.Errorf("the four changes committed in more than one transaction: %s, %s", log[0].xid, l.xid)
+		}
+	}
+
+	// One alone waits for the batch in flight to end.
+	release = d.HoldPresenceBatch(4, time.Minute)
+	go change("a4", "after")
+	noAnswer(100 * time.Millisecond)
+	release()
+	answered(1)
+
+	// Or, behind a batch that does not end, for the linger.
+	release = d.HoldPresenceBatch(4, 200*time.Millisecond)
+	defer release()
+	start := time.Now()
+	go change("a4", "stuck")
+	answered(1)
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("a change behind a stuck batch went after %v, before the linger", waited)
+	}
+}
+
 // waitForLockWait waits until a statement of d's database waits for a lock
 // and returns its backend's pid and whether it had an xid then.
 func waitForLockWait(t *testing.T, d *db.DB) (pid int, hasXid bool) {
