@@ -35,6 +35,8 @@ type Streams interface {
 	// EventsDelivered counts events queued on subscribers' streams, one per
 	// subscriber, resumed backlogs included.
 	EventsDelivered() uint64
+	// Deliverers is the number of goroutines writing live events.
+	Deliverers() int
 	// EventsWrittenDirect counts the delivered live events a deliverer
 	// wrote to the stream's socket itself; the rest went through the
 	// stream's writer (backlogs, slow clients, HTTP/2 and TLS streams).
@@ -183,6 +185,10 @@ func (m *Metrics) RegisterStreams(s Streams) {
 			Namespace: namespace, Subsystem: "sse", Name: "events_delivered_total",
 			Help: "Events queued on SSE streams, counted once per stream, resumed backlogs included.",
 		}, func() float64 { return float64(s.EventsDelivered()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "sse", Name: "deliverers",
+			Help: "Goroutines that write live events to the streams (--sse-deliverers).",
+		}, func() float64 { return float64(s.Deliverers()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sse", Name: "events_written_direct_total",
 			Help: "Of the events delivered, those written to the client's socket by a deliverer at once; the others went through the stream's own writer (backlogs, clients that read slowly, HTTP/2 and TLS streams).",

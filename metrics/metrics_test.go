@@ -18,6 +18,8 @@ type fakeStreams struct{}
 func (fakeStreams) Subscribers() int        { return 3 }
 func (fakeStreams) EventsDelivered() uint64 { return 120 }
 
+func (fakeStreams) Deliverers() int { return 2 }
+
 func (fakeStreams) EventsWrittenDirect() uint64 { return 100 }
 
 func (fakeStreams) EventsDropped() uint64 { return 2 }
@@ -79,6 +81,7 @@ func TestScrapeShowsRequestsStreamsListenerAndDuties(t *testing.T) {
 		`presenced_http_requests_in_flight 1`,
 		`presenced_sse_subscribers 3`,
 		`presenced_sse_events_delivered_total 120`,
+		`presenced_sse_deliverers 2`,
 		`presenced_sse_events_written_direct_total 100`,
 		`presenced_sse_events_dropped_total 2`,
 		`presenced_listener_connected 1`,

@@ -2,10 +2,12 @@ package node_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/db/dbtest"
+	"github.com/presenced/presenced/node"
 	"github.com/presenced/presenced/node/nodetest"
 )
 
@@ -13,6 +15,18 @@ import (
 // connection the http package wraps (http/conn.go) still gives its file
 // descriptor, so the deliverers write to it rather than every event going
 // through a goroutine per stream.
+// --sse-deliverers reaches the broker; 0 takes its default.
+func TestSSEDeliverersConfig(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	if n := nodetest.MustOpenConfig(t, node.Config{DatabaseURL: url, SSEDeliverers: 3}); n.Broker.Deliverers() != 3 {
+		t.Errorf("SSEDeliverers 3: %d deliverers", n.Broker.Deliverers())
+	}
+	if n := nodetest.MustOpenConfig(t, node.Config{DatabaseURL: url, SkipMigrations: true}); n.Broker.Deliverers() != max(1, runtime.GOMAXPROCS(0)/2) {
+		t.Errorf("SSEDeliverers 0: %d deliverers", n.Broker.Deliverers())
+	}
+}
+
 func TestLiveEventsWrittenDirect(t *testing.T) {
 	t.Parallel()
 	n := nodetest.MustOpen(t, dbtest.NewDatabase(t))

@@ -41,6 +41,9 @@ type Config struct {
 	// transaction (0: db.DefaultPresenceBatch; 1: off, a transaction per
 	// change). See docs/groupcommit.md.
 	PresenceBatch int
+	// SSEDeliverers is the number of goroutines that write live events to
+	// the streams (sse.Config.Deliverers; 0: half the cores, at least one).
+	SSEDeliverers int
 	// SkipMigrations leaves the schema alone (another node migrates).
 	SkipMigrations bool
 	// HeartbeatInterval and MaxMissedHeartbeats are the session heartbeat
@@ -131,7 +134,7 @@ func (n *Node) Open(ctx context.Context) (err error) {
 	}
 
 	n.Broker = presencesse.New(presencesse.Config{Log: n.DB, Channels: n.DB, Logger: log,
-		MaxTopics: n.Config.MaxStreamTopics, Authorize: presencehttp.AuthorizeTopic})
+		MaxTopics: n.Config.MaxStreamTopics, Deliverers: n.Config.SSEDeliverers, Authorize: presencehttp.AuthorizeTopic})
 	if err := n.Broker.Open(); err != nil {
 		return err
 	}

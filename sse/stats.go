@@ -8,6 +8,10 @@ package sse
 // are not counted.
 func (b *Broker) EventsDelivered() uint64 { return b.delivered.Load() }
 
+// Deliverers is the number of deliverer goroutines (Config.Deliverers,
+// or its default), once the broker is open.
+func (b *Broker) Deliverers() int { return len(b.deliverers) }
+
 // EventsWrittenDirect counts the delivered live events that a deliverer
 // wrote to their stream's socket itself (deliver.go); the others went
 // through the stream's writer: resumed streams' backlogs, clients that

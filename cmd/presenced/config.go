@@ -31,6 +31,7 @@ type Config struct {
 	HeartbeatInterval   time.Duration
 	MaxMissedHeartbeats int
 	PresenceBatch       int        // most presence changes in one transaction; 1: group commit off
+	SSEDeliverers       int        // goroutines writing live events to streams; 0: half the cores
 	Auth                authConfig // security.go
 }
 

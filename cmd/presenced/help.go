@@ -14,7 +14,7 @@ var flagSections = []struct {
 	title string
 	flags []string
 }{
-	{"Network", []string{"addr"}},
+	{"Network", []string{"addr", "sse-deliverers"}},
 	{"Database", []string{"database-url", "listen-database-url", "statement-mode", "data-dir", "event-retention", "presence-batch"}},
 	{"Logging", []string{"log-format", "log-level"}},
 	{"Security", []string{"admin-token", "rate-limit", "cors-origin", "public-metrics", "max-streams-per-token", "max-stream-topics"}},

@@ -53,6 +53,10 @@ func TestCommandLine(t *testing.T) {
 	if exitCode(err) != 2 {
 		t.Fatalf("--presence-batch 0: %v", err)
 	}
+	_, _, err = runCmd(t, ctx, "serve", "--sse-deliverers", "-1", "--database-url", "postgres://x")
+	if exitCode(err) != 2 {
+		t.Fatalf("--sse-deliverers -1: %v", err)
+	}
 }
 
 func TestMigrateCommand(t *testing.T) {
@@ -118,7 +122,7 @@ func TestHelpGroupsFlagsWithTheirEnvironment(t *testing.T) {
 	}
 	for _, want := range []string{"Network:", "Database:", "Logging:", "Security:",
 		"--addr string", "$PRESENCED_ADDR, default 127.0.0.1:8080", "--log-format string", "$PRESENCED_LOG_FORMAT, default text",
-		"--presence-batch int", "$PRESENCED_PRESENCE_BATCH, default 256"} {
+		"--presence-batch int", "$PRESENCED_PRESENCE_BATCH, default 256", "--sse-deliverers int", "$PRESENCED_SSE_DELIVERERS"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("help serve lacks %q:\n%s", want, errOut)
 		}

@@ -32,6 +32,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"how statements run: prepare (named prepared statements), describe, exec or simple (no named statements: for a pooler in transaction mode); empty: describe when --listen-database-url is set, else prepare")
 	ef.Int(&cfg.PresenceBatch, "presence-batch", "PRESENCED_PRESENCE_BATCH", db.DefaultPresenceBatch,
 		"most presence changes group commit puts in one transaction; 1 turns it off (docs/groupcommit.md)")
+	ef.Int(&cfg.SSEDeliverers, "sse-deliverers", "PRESENCED_SSE_DELIVERERS", 0,
+		"goroutines that write live events to the streams; 0: half the cores, at least one (docs/performance.md, Deliverers)")
 	authFlags(ef, &cfg.Auth)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,6 +55,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.PresenceBatch < 1 {
 		return usageError{fmt.Sprintf("--presence-batch %d: want 1 (group commit off) or more", cfg.PresenceBatch)}
 	}
+	if cfg.SSEDeliverers < 0 {
+		return usageError{fmt.Sprintf("--sse-deliverers %d: want 0 (half the cores) or more", cfg.SSEDeliverers)}
+	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
 		return err
@@ -65,7 +70,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ListenDatabaseURL: cfg.ListenDatabaseURL, StatementMode: cfg.StatementMode, EventRetention: cfg.EventRetention, Logger: log,
 		SpellRetention: cfg.SpellRetention, SpellArchiveDir: cfg.SpellArchiveDir,
 		HeartbeatInterval: cfg.HeartbeatInterval, MaxMissedHeartbeats: cfg.MaxMissedHeartbeats, PresenceBatch: cfg.PresenceBatch,
-		AdminToken: cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
+		SSEDeliverers: cfg.SSEDeliverers,
+		AdminToken:    cfg.Auth.AdminToken, Security: cfg.Auth.security(), MaxStreamTopics: cfg.Auth.MaxStreamTopics})
 	if err := n.Open(ctx); err != nil {
 		return errors.Join(err, database.Close())
 	}
