@@ -206,7 +206,7 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	// of times a second under write load. Left to choose, PostgreSQL plans
 	// it afresh each time (its generic plan's estimate never wins), and
 	// planning cost five times the read (230 against 45 µs). The generic
-	// plan is the same two index scans (TestListenerReadGenericPlan). A
+	// plan is the same two index scans (TestListenerReadsWithGenericPlan). A
 	// SET, not a startup parameter, which a pooler in between may refuse.
 	for _, stmt := range []string{"SET plan_cache_mode = force_generic_plan", "LISTEN " + NotifyChannel} {
 		if _, err := conn.Exec(cctx, stmt); err != nil {
