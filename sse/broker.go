@@ -272,7 +272,8 @@ func (b *Broker) Publish(ev presence.Event) {
 			return
 		}
 		s.seen = b.seq
-		switch s.offer(ev, frameOf) {
+		d, fill := s.offer(ev, frameOf)
+		switch d {
 		case schedule:
 			due = append(due, s)
 			sent++
@@ -282,7 +283,7 @@ func (b *Broker) Publish(ev presence.Event) {
 			evicted = append(evicted, s)
 			return
 		}
-		if b.overPace(s) {
+		if b.overPace(fill) {
 			full = append(full, s)
 		}
 	}

@@ -45,16 +45,21 @@ type pacer struct {
 func (s *subscriber) fill() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.fillLocked()
+}
+
+// fillLocked is fill with s.mu held.
+func (s *subscriber) fillLocked() int64 {
 	if !s.live {
 		return int64(len(s.pending))
 	}
 	return int64(len(s.out) + len(s.queue))
 }
 
-// overPace reports whether s's buffer is full enough (three quarters) that
-// Publish should wait for it to drain.
-func (b *Broker) overPace(s *subscriber) bool {
-	return s.fill() >= int64(b.cfg.BufferSize-b.cfg.BufferSize/4)
+// overPace reports whether a subscriber's buffer, fill events full, is
+// full enough (three quarters) that Publish should wait for it to drain.
+func (b *Broker) overPace(fill int64) bool {
+	return fill >= int64(b.cfg.BufferSize-b.cfg.BufferSize/4)
 }
 
 // pace waits for the buffers of full to drain to a quarter, within

@@ -84,10 +84,16 @@ func (s *subscriber) setDirect(d directWriter, w *deliverer) {
 // offer hands ev to s without blocking. f is ev in wire form, built on
 // first use (nil once the broker is closed). A live stream with a
 // deliverer gets it on its queue (schedule: Publish must wake the
-// deliverer for s); others on out, for their writer.
-func (s *subscriber) offer(ev presence.Event, f func() *wire) delivery {
+// deliverer for s); others on out, for their writer. It also returns s's
+// fill after the offer (for pacing), read under the same lock.
+func (s *subscriber) offer(ev presence.Event, f func() *wire) (delivery, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	d := s.offerLocked(ev, f)
+	return d, s.fillLocked()
+}
+
+func (s *subscriber) offerLocked(ev presence.Event, f func() *wire) delivery {
 	if !s.floor.Less(ev.Position) {
 		return skipped // already written, or read from the log for s
 	}
