@@ -474,3 +474,173 @@ func BenchmarkPresenceChange(b *testing.B) {
 		})
 	}
 }
+
+// A batch applies the first change of each agent as a set
+// (presence_apply_set, migrations/00022) and a change alone is
+// presence_apply's: both must be the same change. Two groups of agents
+// take the same changes, one group in batches, the other one change at a
+// time, round after round: a new status, new text on the same status, the
+// same status and text again (no write), an explicit time, several
+// changes of one agent in a batch, an agent without a spell yet, an
+// unknown agent and an unknown status among them. The answers, the spells
+// and the events must match, and each batch commits as one transaction.
+func TestPresenceApplySetIsPresenceApply(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	const agents = 6
+	for i := range agents {
+		mustAgent(t, d, fmt.Sprintf("set%d", i))
+		mustAgent(t, d, fmt.Sprintf("one%d", i))
+	}
+	type change struct {
+		agent int // -1: an agent that does not exist
+		presence.PresenceChange
+	}
+	at := func() *time.Time { t := time.Now().Add(-time.Millisecond).Truncate(time.Microsecond); return &t }
+	early := at() // before every spell: a change at this time closes the current spell where it started
+	rounds := []func() []change{
+		func() []change {
+			return []change{
+				{0, presence.PresenceChange{Status: "busy", Message: ptr("m0")}},
+				{1, presence.PresenceChange{Status: "away", ReasonCode: ptr("r1")}},
+				{2, presence.PresenceChange{Status: "available"}},
+				{2, presence.PresenceChange{Status: "busy", Message: ptr("x")}},
+				{3, presence.PresenceChange{Status: "meal", At: at()}},
+				{-1, presence.PresenceChange{Status: "busy"}},
+			}
+		},
+		func() []change {
+			return []change{
+				{0, presence.PresenceChange{Status: "busy"}},                             // the same again
+				{1, presence.PresenceChange{Status: "away", Message: ptr("new text")}},   // text only
+				{2, presence.PresenceChange{Status: "busy", Message: ptr("x")}},          // the same again
+				{2, presence.PresenceChange{Status: "available"}},                        // then a switch
+				{2, presence.PresenceChange{Status: "available", Message: ptr("y")}},     // then text
+				{3, presence.PresenceChange{Status: "meeting", At: early}},               // before the current spell
+				{4, presence.PresenceChange{Status: "busy"}},                             // first spell
+				{5, presence.PresenceChange{Status: "training", ReasonCode: ptr("r5")}},  // first spell
+				{1, presence.PresenceChange{Status: "no-such-status"}},                   // refused
+				{0, presence.PresenceChange{Status: "busy", ReasonCode: ptr("now one")}}, // text only
+			}
+		},
+		func() []change {
+			var cs []change
+			for i := range agents {
+				cs = append(cs, change{i, presence.PresenceChange{Status: "break", Message: ptr("b")}})
+			}
+			return append(cs,
+				change{0, presence.PresenceChange{Status: "busy"}},
+				change{0, presence.PresenceChange{Status: "break"}})
+		},
+	}
+	id := func(prefix string, agent int) string {
+		if agent < 0 {
+			return prefix + "-nobody"
+		}
+		return fmt.Sprintf("%s%d", prefix, agent)
+	}
+	// answer is what a change answered, without what differs between the
+	// groups: the agent's id, the spell's id and, for a change made now,
+	// its time.
+	answer := func(rec *presence.Record, err error, explicit bool) string {
+		if err != nil {
+			return "error " + presence.ErrorReason(err)
+		}
+		r := *rec
+		r.AgentID, r.SpellID = "", nil
+		if !explicit {
+			r.Since = nil
+		}
+		b, err := json.Marshal(r)
+		ok(t, err)
+		return string(b)
+	}
+	spells := func(agent string) string {
+		rows, err := d.Pool().Query(ctx, `SELECT status_id, message, reason_code, source, ended_at IS NULL, started_at
+			FROM spells WHERE agent_id = $1 ORDER BY started_at, id`, agent)
+		ok(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var status, source string
+			var message, reason *string
+			var current bool
+			var started time.Time
+			ok(t, rows.Scan(&status, &message, &reason, &source, &current, &started))
+			s := fmt.Sprintf("%s %v %v %s current=%v", status, deref(message), deref(reason), source, current)
+			out = append(out, s)
+		}
+		ok(t, rows.Err())
+		return fmt.Sprint(out)
+	}
+	events := func(agent string) (n int, xids []string) {
+		rows, err := d.Pool().Query(ctx, `SELECT e.xid::text FROM events e
+			WHERE e.kind = 'presence' AND e.topic = 'agents.' || $1 || '.presence' ORDER BY e.xid, e.id`, agent)
+		ok(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var x string
+			ok(t, rows.Scan(&x))
+			xids = append(xids, x)
+		}
+		ok(t, rows.Err())
+		return len(xids), xids
+	}
+	for round, next := range rounds {
+		cs := next()
+		setAgents := make([]string, 0, len(cs))
+		var setChanges []presence.PresenceChange
+		for _, c := range cs {
+			setAgents = append(setAgents, id("set", c.agent))
+			setChanges = append(setChanges, c.PresenceChange)
+		}
+		before := map[string]int{}
+		for i := range agents {
+			before[id("set", i)], _ = events(id("set", i))
+		}
+		setRecs, setErrs := d.RunPresenceBatch(setAgents, setChanges)
+		for i, c := range cs {
+			ch := c.PresenceChange
+			ch.Source = presence.SourceManual
+			rec, err := d.SetPresence(ctx, id("one", c.agent), ch)
+			got, want := answer(setRecs[i], setErrs[i], c.At != nil), answer(rec, err, c.At != nil)
+			if got != want {
+				t.Errorf("round %d, item %d (%s %+v): batch answered\n%s\nalone\n%s", round, i, id("", c.agent), c.PresenceChange, got, want)
+			}
+		}
+		// One transaction for the whole batch: the set, then the later
+		// changes of its agents, no item alone.
+		xids := map[string]bool{}
+		for i := range agents {
+			set, one := spells(id("set", i)), spells(id("one", i))
+			if set != one {
+				t.Errorf("round %d, agent %d's spells: batch\n%s\nalone\n%s", round, i, set, one)
+			}
+			n, x := events(id("set", i))
+			if m, _ := events(id("one", i)); n != m {
+				t.Errorf("round %d, agent %d: %d events by batches, %d alone", round, i, n, m)
+			}
+			for _, xid := range x[before[id("set", i)]:] {
+				xids[xid] = true
+			}
+		}
+		if len(xids) != 1 {
+			t.Errorf("round %d: the batch's events are in %d transactions, want 1", round, len(xids))
+		}
+	}
+	// The set's changes have one time: the last round's break of every
+	// agent but set0 (whose later changes came after the set).
+	var starts []time.Time
+	ok(t, d.Pool().QueryRow(ctx, `SELECT array_agg(DISTINCT s.started_at) FROM spells s
+		WHERE s.agent_id IN ('set1', 'set2', 'set3', 'set4', 'set5') AND s.ended_at IS NULL`).Scan(&starts))
+	if len(starts) != 1 {
+		t.Errorf("the set's changes started at %d times, want one: %v", len(starts), starts)
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
