@@ -51,10 +51,11 @@ type DB struct {
 	// its own.
 	PresenceBatch int
 
-	pool  *pgxpool.Pool
-	q     *dbsqlc.Queries
-	beats beatBatcher      // heartbeats that arrive together share one UPDATE
-	batch *presenceBatcher // presence changes that arrive together share one commit; nil: off
+	pool   *pgxpool.Pool
+	q      *dbsqlc.Queries
+	beats  *coalescer[beatRequest, beatResult] // heartbeats that arrive together share one UPDATE
+	tokens *coalescer[[]byte, tokenLookup]     // so do token lookups
+	batch  *presenceBatcher                    // presence changes that arrive together share one commit; nil: off
 
 	outage outage // logs an outage once, not per failed request
 	// served remembers the events served lately, to find the ones a
@@ -64,7 +65,10 @@ type DB struct {
 
 // NewDB returns a DB for the given connection URL; call Open before use.
 func NewDB(url string) *DB {
-	return &DB{URL: url, Logger: slog.Default(), q: dbsqlc.New()}
+	db := &DB{URL: url, Logger: slog.Default(), q: dbsqlc.New()}
+	db.beats = newBeatCoalescer(db)
+	db.tokens = newTokenCoalescer(db)
+	return db
 }
 
 // DefaultMaxConns is the pool size of a node unless told otherwise: twice

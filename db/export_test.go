@@ -53,3 +53,26 @@ func (db *DB) HoldPresenceBatch(n int, linger time.Duration) (release func()) {
 	db.batch.started(n)
 	return func() { db.batch.ended(n) }
 }
+
+// HoldTokenLookups makes every token lookup from now on, once its query
+// has run, report how many secrets it carried on sizes and wait for a
+// value on release before it answers. QueuedTokenLookups tells how many
+// lookups wait for one.
+func (db *DB) HoldTokenLookups() (sizes <-chan int, release chan<- struct{}) {
+	s, r := make(chan int, 100), make(chan struct{}, 100)
+	run := db.tokens.run
+	db.tokens.run = func(ctx context.Context, hashes [][]byte) []tokenLookup {
+		out := run(ctx, hashes)
+		s <- len(hashes)
+		<-r
+		return out
+	}
+	return s, r
+}
+
+// QueuedTokenLookups is how many token lookups wait for a lookup to carry them.
+func (db *DB) QueuedTokenLookups() int {
+	db.tokens.mu.Lock()
+	defer db.tokens.mu.Unlock()
+	return len(db.tokens.queue)
+}

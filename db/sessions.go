@@ -84,14 +84,14 @@ func (db *DB) applyStatus(ctx context.Context, tx pgx.Tx, agentID, statusID, rea
 
 // Heartbeat implements presence.SessionService. The fast path is one
 // statement outside any explicit transaction, shared with the beats that
-// arrive at the same time (see SessionBeatMany and beatBatcher); only a
+// arrive at the same time (see SessionBeatMany and newBeatCoalescer); only a
 // beat that changes the session's flags takes the agent's lock.
 func (db *DB) Heartbeat(ctx context.Context, sessionID string, idle *bool) error {
-	beaten, err := db.beats.beat(ctx, db, sessionID, idle)
-	if err != nil {
-		return interpretError(err)
+	res := db.beats.call(ctx, beatRequest{id: sessionID, idle: idle})
+	if res.err != nil {
+		return interpretError(res.err)
 	}
-	if beaten {
+	if res.ok {
 		return nil
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {

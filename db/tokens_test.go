@@ -314,3 +314,65 @@ func TestTokenExpiry(t *testing.T) {
 		t.Fatalf("first-start admin token after the others expired: %+v", first)
 	}
 }
+
+// Token lookups that arrive while the lookups in flight are busy go
+// together in the next one, one query for all: each request gets its own
+// token, an unknown or revoked one its refusal, and a request that came
+// after a revocation is refused though a lookup in flight when it came had
+// found the token live.
+func TestTokenLookupsThatArriveTogether(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	var ids, secrets []string
+	for range 3 {
+		tok, secret, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeRead}})
+		ok(t, err)
+		ids, secrets = append(ids, tok.ID), append(secrets, secret)
+	}
+	sizes, release := d.HoldTokenLookups()
+	type answer struct {
+		tok *presence.Token
+		err error
+	}
+	authenticate := func(secret string) chan answer {
+		c := make(chan answer, 1)
+		go func() {
+			tok, err := d.Authenticate(ctx, secret)
+			c <- answer{tok, err}
+		}()
+		return c
+	}
+	// Two lookups in flight (the most there are), each past its query.
+	a, b := authenticate(secrets[0]), authenticate(secrets[1])
+	for range 2 {
+		if n := <-sizes; n != 1 {
+			t.Fatalf("a lookup in flight carried %d secrets, want 1", n)
+		}
+	}
+	ok(t, d.RevokeToken(ctx, ids[0]))
+	later := []chan answer{authenticate(secrets[0]), authenticate(secrets[1]),
+		authenticate(db.TokenPrefix + "unknown"), authenticate(secrets[2])}
+	for d.QueuedTokenLookups() < len(later) {
+		time.Sleep(time.Millisecond)
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	if n := <-sizes; n != len(later) {
+		t.Errorf("the next lookup carried %d secrets, want %d", n, len(later))
+	}
+	release <- struct{}{}
+	for i, c := range []chan answer{a, b} {
+		if got := <-c; got.err != nil || got.tok.ID != ids[i] {
+			t.Errorf("lookup in flight %d: %+v", i, got)
+		}
+	}
+	for i, want := range []string{"", ids[1], "", ids[2]} {
+		got := <-later[i]
+		switch {
+		case want == "" && presence.ErrorCode(got.err) != presence.EUNAUTHORIZED:
+			t.Errorf("later request %d: %+v, want refused", i, got)
+		case want != "" && (got.err != nil || got.tok.ID != want):
+			t.Errorf("later request %d: %+v, want token %s", i, got, want)
+		}
+	}
+}

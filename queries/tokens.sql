@@ -11,9 +11,13 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (secret_hash) DO NOTHING;
 
 -- name: TokenGetByHash :one
--- Every authenticated request runs this: one unique-index probe, no cache,
--- so a revocation is effective at once on every node.
 SELECT * FROM tokens WHERE secret_hash = $1;
+
+-- name: TokenGetByHashes :many
+-- Every authenticated request runs this, with the requests that arrive
+-- with it (db/tokens.go): one unique-index probe each, no cache, so a
+-- revocation is effective at once on every node.
+SELECT * FROM tokens WHERE secret_hash = ANY (sqlc.arg(hashes)::bytea[]);
 
 -- name: TokenList :many
 SELECT * FROM tokens

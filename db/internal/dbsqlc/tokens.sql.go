@@ -89,8 +89,6 @@ const TokenGetByHash = `-- name: TokenGetByHash :one
 SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by, expires_at FROM tokens WHERE secret_hash = $1
 `
 
-// Every authenticated request runs this: one unique-index probe, no cache,
-// so a revocation is effective at once on every node.
 func (q *Queries) TokenGetByHash(ctx context.Context, db DBTX, secretHash []byte) (Token, error) {
 	row := db.QueryRow(ctx, TokenGetByHash, secretHash)
 	var i Token
@@ -107,6 +105,44 @@ func (q *Queries) TokenGetByHash(ctx context.Context, db DBTX, secretHash []byte
 		&i.ExpiresAt,
 	)
 	return i, err
+}
+
+const TokenGetByHashes = `-- name: TokenGetByHashes :many
+SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_at, revoked_by, expires_at FROM tokens WHERE secret_hash = ANY ($1::bytea[])
+`
+
+// Every authenticated request runs this, with the requests that arrive
+// with it (db/tokens.go): one unique-index probe each, no cache, so a
+// revocation is effective at once on every node.
+func (q *Queries) TokenGetByHashes(ctx context.Context, db DBTX, hashes [][]byte) ([]Token, error) {
+	rows, err := db.Query(ctx, TokenGetByHashes, hashes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Token{}
+	for rows.Next() {
+		var i Token
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.SecretHash,
+			&i.Scopes,
+			&i.AgentID,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.RevokedAt,
+			&i.RevokedBy,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const TokenList = `-- name: TokenList :many
