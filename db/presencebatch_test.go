@@ -644,3 +644,66 @@ func deref[T any](p *T) any {
 	}
 	return *p
 }
+
+// A batch's statements on the spells find each current spell by its key,
+// whatever the batch's size: of the month's partition, which holds 61
+// spells of each agent, a batch reads a few rows a change, never the
+// partition. The set's statements run generic plans from the first call,
+// so every size below runs the same plans. (A partition of a few pages
+// may be read whole, the planner's choice for a table that small, until
+// autovacuum's statistics say it grew.)
+func TestPresenceBatchReadsSpellsByKey(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	const agents = 300
+	var items []presence.AgentInput
+	for i := range agents {
+		items = append(items, presence.AgentInput{ID: fmt.Sprintf("k%03d", i)})
+	}
+	_, err := d.UpsertAgents(ctx, items)
+	ok(t, err)
+	// 60 closed spells an agent since the month began, then a current one.
+	_, err = d.Pool().Exec(ctx, `
+		SELECT spells_partitions_ensure(now() - interval '24 months', now());
+		INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		SELECT a.id, 'away', 'manual', m + (now() - m) * k / 61, m + (now() - m) * (k + 1) / 61
+		  FROM agents a, generate_series(0, 59) k,
+		       (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS m) month;
+		INSERT INTO spells (agent_id, status_id, source, started_at) SELECT id, 'available', 'manual', now() FROM agents;
+		ANALYZE`)
+	ok(t, err)
+	var month string
+	ok(t, d.Pool().QueryRow(ctx, `SELECT 'spells_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')`).Scan(&month))
+	statuses := []string{"busy", "meal", "away"}
+	for round := range 7 {
+		for _, n := range []int{2, 8, 40, agents} {
+			tx, err := d.Pool().Begin(ctx)
+			ok(t, err)
+			// The counts of this session not yet reported, which include
+			// this transaction's so far.
+			reads := func() (seq, rows int) {
+				ok(t, tx.QueryRow(ctx, `SELECT coalesce(sum(seq_scan), 0), coalesce(sum(seq_tup_read + idx_tup_fetch), 0)
+					FROM pg_stat_xact_user_tables WHERE relname = $1`, month).Scan(&seq, &rows))
+				return seq, rows
+			}
+			seq0, rows0 := reads()
+			ids, sts := make([]string, n), make([]string, n)
+			for i := range n {
+				ids[i], sts[i] = fmt.Sprintf("k%03d", i), statuses[(round+i)%len(statuses)]
+			}
+			var applied int
+			ok(t, tx.QueryRow(ctx, `SELECT count(*) FROM presence_change_many($1, $2,
+				array_fill('manual'::text, ARRAY[$3::int]), array_fill(NULL::text, ARRAY[$3::int]),
+				array_fill(NULL::text, ARRAY[$3::int]), array_fill(NULL::timestamptz, ARRAY[$3::int]))
+				WHERE error_code IS NULL`, ids, sts, n).Scan(&applied))
+			seq1, rows1 := reads()
+			ok(t, tx.Commit(ctx))
+			// About 5 rows a change: the current spell (read, closed),
+			// the record's. A plan that reads the month reads thousands.
+			if applied != n || seq1 != seq0 || rows1-rows0 > 10*n+50 {
+				t.Fatalf("round %d, a batch of %d: %d applied; %s read sequentially %d times, %d rows read",
+					round, n, applied, month, seq1-seq0, rows1-rows0)
+			}
+		}
+	}
+}

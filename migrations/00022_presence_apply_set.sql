@@ -9,13 +9,13 @@
 -- CHECK constraints and generated columns from the catalog.
 --
 -- presence_apply_set applies the changes of distinct agents in seven
--- statements for the whole set: this transaction's last event, the current
--- spells' months, the current spells, the text-only
--- updates, the closes, the inserts and the records. The triggers still run
--- per row (the same rules for every writer: spells_current, the event,
--- the history, the capacity figures), so a change means what it means
--- alone. A batch of 8 took 6.7 ms, now 4.8 ms; a batch of 32 17.1 ms,
--- now 14.7 ms (pgbench, one client, 10,000 agents; docs/performance.md).
+-- statements for the whole set: this transaction's last event, the
+-- current spells' months, the current spells, the text-only updates, the
+-- closes, the inserts and the records. The triggers still run per row (the
+-- same rules for every writer: spells_current, the event, the history,
+-- the capacity figures), so a change means what it means alone. A batch
+-- of 8 took 6.7 ms, now 4.8 ms; a batch of 32 17.1 ms, now 14.7 ms
+-- (pgbench, one client, 10,000 agents; docs/performance.md).
 --
 -- presence_apply keeps its one-change statements: through
 -- presence_apply_set a single change costs a third more (the set
