@@ -73,19 +73,33 @@ func (c *coalescer[In, Out]) call(ctx context.Context, in In) Out {
 	}
 }
 
-// runBatch takes the queued calls (at most maxBatch), runs them as one
-// batch, answers each, and passes the lead on. self is the call whose
-// goroutine runs it.
+// runBatch runs self's call and the calls queued behind it that no other
+// goroutine leads (at most maxBatch in all) as one batch, answers each,
+// and passes the lead on.
 //
-// Invariant, under mu: while calls queue, leaders counts the batches in
-// flight plus the leads waiting in a lead channel, and is at least one, so
-// every queued call is carried by some batch.
+// Invariant, under mu: leaders counts the batches in flight plus the
+// leads waiting in a lead channel, and while calls queue it is at least
+// one, so every queued call is carried by some batch. A call that holds a
+// lead stays out of other batches: it runs its own. (Taken into another
+// batch, it could return with its answer and leave its lead unreceived in
+// its channel, a slot lost for good; enough of them and no call would
+// ever run.)
 func (c *coalescer[In, Out]) runBatch(ctx context.Context, self *coalescedCall[In, Out]) {
 	c.mu.Lock()
 	self.leading = false
-	n := min(len(c.queue), c.maxBatch)
-	batch := c.queue[:n:n]
-	c.queue = c.queue[n:]
+	batch := []*coalescedCall[In, Out]{self}
+	queue := make([]*coalescedCall[In, Out], 0, len(c.queue))
+	for _, r := range c.queue {
+		switch {
+		case r == self:
+		case !r.leading && len(batch) < c.maxBatch:
+			batch = append(batch, r)
+		default:
+			queue = append(queue, r)
+		}
+	}
+	c.queue = queue
+	n := len(batch)
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
