@@ -41,7 +41,10 @@ LANGUAGE plpgsql
 -- Generic plans from the first call: custom plans of these statements
 -- (planned again on every call, 0.1-0.4 ms each) estimate the arrays'
 -- lengths, which is all they would gain. The generic plans prune the
--- spells partitions outside v_lo .. v_hi as each statement starts.
+-- spells partitions outside v_lo .. v_hi as each statement starts. The
+-- setting holds for the statements of the triggers that the set's rows
+-- fire too: they run their generic plans, as they do after their fifth
+-- run anyway.
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
