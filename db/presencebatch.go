@@ -54,7 +54,7 @@ const presenceBatchTimeout = 30 * time.Second
 // changes that arrive until no batch is in flight, or until it holds as
 // many as the batches in flight do on average (or max), or for 20 ms at
 // most, and goes. Under low load a batch is one change, which goes at
-// once as it did before group commit (one presence_change statement), so
+// once as it did before group commit (one presence_apply statement), so
 // latency does not rise by more than the hand-off to the goroutine. Under
 // load the batches stay large. (When a free goroutine took whatever
 // waited and went, with a batch in flight it mostly went with one change:
