@@ -54,6 +54,9 @@ func (db *DB) HoldPresenceBatch(n int, linger time.Duration) (release func()) {
 	return func() { db.batch.ended(n) }
 }
 
+// MaxTokenLookups is the most token lookups in flight at once.
+const MaxTokenLookups = maxTokenLookups
+
 // HoldTokenLookups makes every token lookup from now on, once its query
 // has run, report how many secrets it carried on sizes and wait for a
 // value on release before it answers. QueuedTokenLookups tells how many

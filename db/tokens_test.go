@@ -342,9 +342,10 @@ func TestTokenLookupsThatArriveTogether(t *testing.T) {
 		}()
 		return c
 	}
-	// Two lookups in flight (the most there are), each past its query.
-	a, b := authenticate(secrets[0]), authenticate(secrets[1])
-	for range 2 {
+	// As many lookups in flight as there may be, each past its query.
+	var inFlight []chan answer
+	for i := range db.MaxTokenLookups {
+		inFlight = append(inFlight, authenticate(secrets[i%2]))
 		if n := <-sizes; n != 1 {
 			t.Fatalf("a lookup in flight carried %d secrets, want 1", n)
 		}
@@ -355,16 +356,17 @@ func TestTokenLookupsThatArriveTogether(t *testing.T) {
 	for d.QueuedTokenLookups() < len(later) {
 		time.Sleep(time.Millisecond)
 	}
-	// One of the two ends: the lookup after it carries every request
+	// One in flight ends: the lookup after it carries every request
 	// that came meanwhile.
 	release <- struct{}{}
 	if n := <-sizes; n != len(later) {
 		t.Errorf("the next lookup carried %d secrets, want %d", n, len(later))
 	}
-	release <- struct{}{}
-	release <- struct{}{}
-	for i, c := range []chan answer{a, b} {
-		if got := <-c; got.err != nil || got.tok.ID != ids[i] {
+	for range inFlight {
+		release <- struct{}{}
+	}
+	for i, c := range inFlight {
+		if got := <-c; got.err != nil || got.tok.ID != ids[i%2] {
 			t.Errorf("lookup in flight %d: %+v", i, got)
 		}
 	}
