@@ -118,6 +118,19 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("db: connect: %w", err)
 	}
+	// The spells' overlap trigger refuses to check at REPEATABLE READ
+	// (migrations/00023): with that default every presence change would
+	// fail, so say it once, here.
+	var isolation string
+	if err := db.pool.QueryRow(ctx, "SHOW default_transaction_isolation").Scan(&isolation); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("db: connect: %w", err)
+	}
+	if isolation == "repeatable read" {
+		db.pool.Close()
+		return errors.New("db: default_transaction_isolation is repeatable read; presenced needs read committed " +
+			"(or serializable): spells are checked for overlaps by a trigger that is sound only there")
+	}
 	switch {
 	case db.PresenceBatch < 0:
 		db.pool.Close()

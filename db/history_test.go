@@ -308,6 +308,158 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 	}
 }
 
+// Within a month, the overlap trigger (migrations/00023, in place of a GiST
+// exclusion constraint) refuses what the constraint refused and nothing
+// more: empty spells overlap nothing, even lying inside another spell,
+// and do not hide the spell around them; a deleted spell is out of the
+// timeline. Concurrent writers of one agent in one month cannot both win,
+// at READ COMMITTED or SERIALIZABLE; at REPEATABLE READ, where the check
+// would not see a concurrent writer, a spell that needs it is refused.
+func TestSpellInvariantsWithinAMonth(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	mustAgent(t, d, "a1")
+	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-02-01Z')`)
+	ok(t, err)
+	exec := func(sql string) error { _, err := d.Pool().Exec(ctx, sql); return err }
+	code := func(err error) string {
+		var e *pgconn.PgError
+		if errors.As(err, &e) {
+			return e.Code
+		}
+		return fmt.Sprint(err)
+	}
+	insert := func(agent, from, to string) error {
+		return exec(fmt.Sprintf(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+			VALUES ('%s', 'busy', 'manual', '%s', '%s')`, agent, from, to))
+	}
+	ok(t, insert("a1", "2026-01-10 10:00Z", "2026-01-10 12:00Z"))
+	// An empty spell inside it, and another at its end: they overlap nothing.
+	ok(t, insert("a1", "2026-01-10 11:00Z", "2026-01-10 11:00Z"))
+	ok(t, insert("a1", "2026-01-10 12:00Z", "2026-01-10 12:00Z"))
+	for name, span := range map[string][2]string{
+		"inside, after the empty spell in it": {"2026-01-10 11:30Z", "2026-01-10 11:45Z"},
+		"reaching into it from before":        {"2026-01-10 09:00Z", "2026-01-10 10:01Z"},
+		"around it":                           {"2026-01-10 09:00Z", "2026-01-10 13:00Z"},
+		"the same":                            {"2026-01-10 10:00Z", "2026-01-10 12:00Z"},
+	} {
+		if err := insert("a1", span[0], span[1]); code(err) != "23P01" {
+			t.Errorf("%s: %v, want 23P01", name, err)
+		}
+	}
+	// Touching on either side is fine.
+	ok(t, insert("a1", "2026-01-10 09:00Z", "2026-01-10 10:00Z"))
+	ok(t, insert("a1", "2026-01-10 12:00Z", "2026-01-10 13:00Z"))
+	// Growing a spell into its neighbour is refused; a deleted spell leaves
+	// the timeline, and restoring it re-checks.
+	if err := exec(`UPDATE spells SET ended_at = '2026-01-10 12:30Z'
+		WHERE agent_id = 'a1' AND started_at = '2026-01-10 10:00Z'`); code(err) != "23P01" {
+		t.Errorf("growing into the next spell: %v, want 23P01", err)
+	}
+	ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a1' AND started_at = '2026-01-10 12:00Z' AND ended_at > started_at`))
+	ok(t, exec(`UPDATE spells SET ended_at = '2026-01-10 12:30Z'
+		WHERE agent_id = 'a1' AND started_at = '2026-01-10 10:00Z'`))
+	if err := exec(`UPDATE spells SET deleted_at = NULL WHERE agent_id = 'a1' AND started_at = '2026-01-10 12:00Z' AND ended_at > started_at`); code(err) != "23P01" {
+		t.Errorf("restoring an overlapped spell: %v, want 23P01", err)
+	}
+
+	// Two writers of one agent in one month at the same time: exactly one
+	// commits, at READ COMMITTED and at SERIALIZABLE.
+	mustAgent(t, d, "a2")
+	for _, level := range []string{"READ COMMITTED", "SERIALIZABLE"} {
+		for range 5 {
+			ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a2' AND ended_at IS NOT NULL AND deleted_at IS NULL`))
+			errs := make(chan error, 2)
+			var wg sync.WaitGroup
+			for _, start := range []string{"2026-01-20 12:00Z", "2026-01-21 12:00Z"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tx, err := d.Pool().Begin(ctx)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer tx.Rollback(ctx)
+					if _, err := tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL "+level); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := tx.Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+						VALUES ('a2', 'busy', 'manual', $1, '2026-01-22 00:00Z')`, start); err != nil {
+						errs <- err
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+					errs <- tx.Commit(ctx)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			failed := 0
+			for err := range errs {
+				if err != nil {
+					if c := code(err); c != "23P01" && c != "40001" {
+						t.Fatalf("%s: concurrent writer: %v", level, err)
+					}
+					failed++
+				}
+			}
+			if failed != 1 {
+				t.Fatalf("%s: %d of 2 concurrent overlapping writers failed, want 1", level, failed)
+			}
+		}
+	}
+
+	// REPEATABLE READ: a new spell is refused, closing one is not.
+	inRepeatableRead := func(sql string) error {
+		tx, err := d.Pool().Begin(ctx)
+		ok(t, err)
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+		ok(t, err)
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	if err := inRepeatableRead(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
+		VALUES ('a2', 'busy', 'manual', '2026-01-25 00:00Z', '2026-01-25 01:00Z')`); code(err) != "0A000" {
+		t.Errorf("new spell at REPEATABLE READ: %v, want 0A000", err)
+	}
+	ok(t, inRepeatableRead(`UPDATE spells SET ended_at = now() WHERE agent_id = 'a2' AND ended_at IS NULL`))
+}
+
+// A database whose sessions default to REPEATABLE READ, where the overlap
+// trigger refuses every new spell, is refused at start with the reason,
+// rather than at every presence change.
+func TestOpenRefusesRepeatableReadByDefault(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewDatabase(t)
+	pool := dbtest.MustOpenPool(t, url)
+	setDefault := func(level string) {
+		t.Helper()
+		var name string
+		ok(t, pool.QueryRow(ctx, "SELECT current_database()").Scan(&name))
+		_, err := pool.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET default_transaction_isolation = '"+level+"'")
+		ok(t, err)
+	}
+	setDefault("repeatable read")
+	d := db.NewDB(url)
+	err := d.Open(ctx)
+	if err == nil {
+		d.Close()
+		t.Fatal("opened a database whose default is repeatable read")
+	}
+	if !strings.Contains(err.Error(), "repeatable read") {
+		t.Errorf("error does not name the setting: %v", err)
+	}
+	setDefault("serializable")
+	d = db.NewDB(url)
+	ok(t, d.Open(ctx))
+	ok(t, d.Close())
+}
+
 func pgxCollect(d *db.DB, sql string, out *[]int64) error {
 	rows, err := d.Pool().Query(ctx, sql)
 	if err != nil {

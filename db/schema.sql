@@ -1097,26 +1097,25 @@ CREATE FUNCTION public.spells_month(t timestamp with time zone) RETURNS timestam
 
 
 --
--- Name: spells_no_overlap_across(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: spells_no_overlap(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.spells_no_overlap_across() RETURNS trigger
+CREATE FUNCTION public.spells_no_overlap() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_lo    timestamptz := spells_month(NEW.started_at);
-    v_hi    timestamptz := spells_month(NEW.started_at) + interval '1 month';
-    v_end   timestamptz := coalesce(NEW.ended_at, 'infinity');
+    v_end      timestamptz := coalesce(NEW.ended_at, 'infinity');
     -- Whether the row becomes current, or current under a new key.
-    v_point boolean := NEW.ended_at IS NULL
+    v_point    boolean := NEW.ended_at IS NULL
         AND (TG_OP = 'INSERT' OR OLD.ended_at IS NOT NULL
              OR (NEW.agent_id, NEW.started_at) IS DISTINCT FROM (OLD.agent_id, OLD.started_at));
-    -- Whether the row may overlap something new: live, and not a live
-    -- spell that only shrank (closing the current spell: every presence
-    -- change).
-    v_check boolean := NEW.deleted_at IS NULL
+    -- Whether the row may overlap something new: live, not empty, and not
+    -- a live spell that only shrank (closing the current spell: every
+    -- presence change).
+    v_check    boolean := NEW.deleted_at IS NULL AND v_end > NEW.started_at
         AND NOT (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.started_at >= OLD.started_at
                  AND v_end <= coalesce(OLD.ended_at, 'infinity'));
+    v_prev_end timestamptz;
 BEGIN
     -- spells_current follows every row whose ended_at is NULL, deleted or
     -- not (what presence_records and presence_apply call current). A
@@ -1127,6 +1126,11 @@ BEGIN
     END IF;
     IF NOT v_point AND NOT v_check THEN
         RETURN NEW;
+    END IF;
+    IF v_check AND current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'spells are checked for overlaps at READ COMMITTED or SERIALIZABLE, not REPEATABLE READ'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Write spells in a READ COMMITTED or SERIALIZABLE transaction.';
     END IF;
     -- Serialise with every other writer of this agent's spells (a no-op
     -- inside presence_apply(), which holds the row lock), before
@@ -1151,28 +1155,31 @@ BEGIN
     IF NOT v_check THEN
         RETURN NEW;
     END IF;
-    -- The other months (the month's own exclusion constraint checks it):
-    -- the later months, the month before within the look-back, the long
-    -- spells, and, for a closed spell, a current spell of an earlier
-    -- month (one probe of spells_current; a current spell was checked
-    -- above).
-    IF (v_end > v_hi AND EXISTS (
+    -- The last live spell to start in the look-back before this one: the
+    -- only one of them that may reach into it.
+    SELECT coalesce(t.ended_at, 'infinity') INTO v_prev_end
+      FROM spells t
+     WHERE t.agent_id = NEW.agent_id
+       AND t.started_at >= NEW.started_at - spells_lookback() AND t.started_at < NEW.started_at
+       AND t.deleted_at IS NULL AND t.id <> NEW.id
+       AND (t.ended_at IS NULL OR t.ended_at > t.started_at)
+     ORDER BY t.started_at DESC
+     LIMIT 1;
+    IF v_prev_end > NEW.started_at
+       OR EXISTS (
             SELECT 1 FROM spells t
-             WHERE t.agent_id = NEW.agent_id AND t.started_at >= v_hi AND t.started_at < v_end
-               AND t.deleted_at IS NULL))
-       OR (NEW.started_at - spells_lookback() < v_lo AND EXISTS (
-            SELECT 1 FROM spells t
-             WHERE t.agent_id = NEW.agent_id
-               AND t.started_at >= NEW.started_at - spells_lookback() AND t.started_at < v_lo
-               AND (t.ended_at IS NULL OR t.ended_at > NEW.started_at) AND t.deleted_at IS NULL))
+             WHERE t.agent_id = NEW.agent_id AND t.started_at >= NEW.started_at AND t.started_at < v_end
+               AND t.deleted_at IS NULL AND t.id <> NEW.id
+               AND (t.ended_at IS NULL OR t.ended_at > t.started_at))
        OR EXISTS (
             SELECT 1 FROM spells_long l
              WHERE l.agent_id = NEW.agent_id AND l.ended_at > NEW.started_at
-               AND l.started_at < v_lo AND l.started_at < v_end)
+               AND l.started_at < v_end AND l.id <> NEW.id)
        OR (NEW.ended_at IS NOT NULL AND EXISTS (
-            SELECT 1 FROM spells_current c
-             WHERE c.agent_id = NEW.agent_id AND c.started_at < v_lo AND c.spell_id <> NEW.id)) THEN
-        RAISE EXCEPTION 'spell % of agent % overlaps a spell of another month', NEW.id, NEW.agent_id
+            SELECT 1 FROM spells_current c JOIN spells s ON s.id = c.spell_id AND s.started_at = c.started_at
+             WHERE c.agent_id = NEW.agent_id AND c.started_at < v_end AND c.spell_id <> NEW.id
+               AND s.deleted_at IS NULL)) THEN
+        RAISE EXCEPTION 'spell % of agent % overlaps another spell of the agent', NEW.id, NEW.agent_id
             USING ERRCODE = 'exclusion_violation', CONSTRAINT = 'spells_no_overlap';
     END IF;
     RETURN NEW;
@@ -1197,9 +1204,6 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE public.%I PARTITION OF public.spells FOR VALUES FROM (%L) TO (%L)',
                    v_name, v_lo, v_lo + interval '1 month');
-    EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I EXCLUDE USING gist
-                        (agent_id WITH =, tstzrange(started_at, ended_at, ''[)'') WITH &&) WHERE (deleted_at IS NULL)',
-                   v_name, v_name || '_no_overlap');
     RETURN v_name;
 END
 $$;
@@ -2201,14 +2205,6 @@ ALTER TABLE ONLY public.spells_current
 
 
 --
--- Name: spells_default spells_default_no_overlap; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.spells_default
-    ADD CONSTRAINT spells_default_no_overlap EXCLUDE USING gist (agent_id WITH =, tstzrange(started_at, ended_at, '[)'::text) WITH &&) WHERE ((deleted_at IS NULL));
-
-
---
 -- Name: spells spells_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2629,10 +2625,10 @@ CREATE TRIGGER spells_history AFTER INSERT OR UPDATE OF started_at, ended_at, de
 
 
 --
--- Name: spells spells_no_overlap_across; Type: TRIGGER; Schema: public; Owner: -
+-- Name: spells spells_no_overlap; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER spells_no_overlap_across BEFORE INSERT OR UPDATE OF agent_id, started_at, ended_at, deleted_at ON public.spells FOR EACH ROW EXECUTE FUNCTION public.spells_no_overlap_across();
+CREATE TRIGGER spells_no_overlap BEFORE INSERT OR UPDATE OF agent_id, started_at, ended_at, deleted_at ON public.spells FOR EACH ROW EXECUTE FUNCTION public.spells_no_overlap();
 
 
 --
@@ -2983,10 +2979,10 @@ REVOKE ALL ON FUNCTION public.spells_month(t timestamp with time zone) FROM PUBL
 
 
 --
--- Name: FUNCTION spells_no_overlap_across(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION spells_no_overlap(); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.spells_no_overlap_across() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.spells_no_overlap() FROM PUBLIC;
 
 
 --

@@ -24,9 +24,9 @@ import (
 // Seeding is SQL (generate_series), a day per statement, with the spells'
 // triggers off (session_replication_role = replica: the figures are set
 // directly, idle the whole spell, and the spells are contiguous by
-// construction) and each month's exclusion constraint dropped during the
-// load and added again after it, which checks every row at once. The event
-// log gets 600k events a day, at most the 7 days the pruner keeps.
+// construction; the overlap trigger is off with them, so nothing checks
+// them). The event log gets 600k events a day, at most the 7 days the
+// pruner keeps.
 func scenarioHistory(ctx context.Context, e *env, o options) error {
 	now := time.Now().UTC()
 	// History ends at the UTC midnight before the seed's current spells
@@ -126,19 +126,7 @@ func seedHistory(ctx context.Context, e *env, end time.Time, from, to int) error
 	if err := exec(`SELECT spells_partitions_ensure($1::timestamptz, $2::timestamptz)`, oldest, end); err != nil {
 		return err
 	}
-	months, err := e.db.SpellMonths(ctx)
-	if err != nil {
-		return err
-	}
-	for _, m := range months {
-		if err := exec(fmt.Sprintf(`ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s`, m.Table, m.Table+"_no_overlap")); err != nil {
-			return err
-		}
-	}
-	// Memory for the GiST builds of the constraints, and no flush per day.
-	if err := exec(`SET maintenance_work_mem = '1GB'`); err != nil {
-		return err
-	}
+	// No flush per day.
 	if err := exec(`SET synchronous_commit = off`); err != nil {
 		return err
 	}
@@ -172,13 +160,6 @@ func seedHistory(ctx context.Context, e *env, end time.Time, from, to int) error
 	}
 	if err := exec(`SET session_replication_role = origin`); err != nil {
 		return err
-	}
-	for _, m := range months {
-		if err := exec(fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s EXCLUDE USING gist
-			(agent_id WITH =, tstzrange(started_at, ended_at, '[)') WITH &&) WHERE (deleted_at IS NULL)`,
-			m.Table, m.Table+"_no_overlap")); err != nil {
-			return err
-		}
 	}
 	return exec(`ANALYZE spells, events`)
 }
