@@ -363,9 +363,16 @@ func TestSpellInvariantsWithinAMonth(t *testing.T) {
 		t.Errorf("restoring an overlapped spell: %v, want 23P01", err)
 	}
 
+	// A spell moved to another agent is checked against that agent's.
+	mustAgent(t, d, "a2")
+	ok(t, insert("a2", "2026-01-10 11:30Z", "2026-01-10 11:40Z"))
+	if err := exec(`UPDATE spells SET agent_id = 'a1' WHERE agent_id = 'a2' AND started_at = '2026-01-10 11:30Z'`); code(err) != "23P01" {
+		t.Errorf("moving a spell onto another agent's: %v, want 23P01", err)
+	}
+	ok(t, exec(`DELETE FROM spells WHERE agent_id = 'a2' AND started_at = '2026-01-10 11:30Z'`))
+
 	// Two writers of one agent in one month at the same time: exactly one
 	// commits, at READ COMMITTED and at SERIALIZABLE.
-	mustAgent(t, d, "a2")
 	for _, level := range []string{"READ COMMITTED", "SERIALIZABLE"} {
 		for range 5 {
 			ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a2' AND ended_at IS NOT NULL AND deleted_at IS NULL`))

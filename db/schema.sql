@@ -1110,11 +1110,11 @@ DECLARE
         AND (TG_OP = 'INSERT' OR OLD.ended_at IS NOT NULL
              OR (NEW.agent_id, NEW.started_at) IS DISTINCT FROM (OLD.agent_id, OLD.started_at));
     -- Whether the row may overlap something new: live, not empty, and not
-    -- a live spell that only shrank (closing the current spell: every
-    -- presence change).
+    -- a live spell of the same agent that only shrank (closing the
+    -- current spell: every presence change).
     v_check    boolean := NEW.deleted_at IS NULL AND v_end > NEW.started_at
-        AND NOT (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.started_at >= OLD.started_at
-                 AND v_end <= coalesce(OLD.ended_at, 'infinity'));
+        AND NOT (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.agent_id = OLD.agent_id
+                 AND NEW.started_at >= OLD.started_at AND v_end <= coalesce(OLD.ended_at, 'infinity'));
     v_prev_end timestamptz;
 BEGIN
     -- spells_current follows every row whose ended_at is NULL, deleted or
