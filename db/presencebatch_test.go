@@ -284,6 +284,13 @@ func TestGroupCommitFormsWhileABatchIsInFlight(t *testing.T) {
 		}
 	}
 
+	// Nothing in flight: a change goes at once, run by its caller.
+	change("a0", "alone")
+	answered(1)
+	if n := d.PresenceChangesAlone(); n != 1 {
+		t.Fatalf("changes run by their callers: %d, want 1", n)
+	}
+
 	// Three of four: they wait for the fourth.
 	release := d.HoldPresenceBatch(4, time.Minute)
 	for i := range 3 {
@@ -318,6 +325,9 @@ func TestGroupCommitFormsWhileABatchIsInFlight(t *testing.T) {
 	answered(1)
 	if waited := time.Since(start); waited < 200*time.Millisecond {
 		t.Errorf("a change behind a stuck batch went after %v, before the linger", waited)
+	}
+	if n := d.PresenceChangesAlone(); n != 1 {
+		t.Errorf("changes run by their callers: %d, want 1 (the first; the others came while a batch was in flight)", n)
 	}
 }
 
@@ -473,6 +483,23 @@ func BenchmarkPresenceChange(b *testing.B) {
 			}
 		})
 	}
+	// SetPresence one change at a time, as a node's handler calls it under
+	// low load: the time a change takes with no company (ns/op).
+	b.Run("Alone", func(b *testing.B) {
+		defer reportCPUPer(b, d.Pool(), 1)()
+		for b.Loop() {
+			k := next % agentCount
+			next++
+			busy[k] = !busy[k]
+			status := "available"
+			if busy[k] {
+				status = "busy"
+			}
+			if _, err := d.SetPresence(ctx, fmt.Sprintf("a%05d", k), presence.PresenceChange{Status: status}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // A batch applies the first change of each agent as a set
