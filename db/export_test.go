@@ -54,14 +54,6 @@ func (db *DB) HoldPresenceBatch(n int, linger time.Duration) (release func()) {
 	return func() { db.batch.ended(n) }
 }
 
-// PresenceChangesAlone is how many changes their callers ran themselves,
-// no batch being in flight.
-func (db *DB) PresenceChangesAlone() int {
-	db.batch.inFlight.Lock()
-	defer db.batch.inFlight.Unlock()
-	return db.batch.inFlight.alone
-}
-
 // MaxTokenLookups is the most token lookups in flight at once.
 const MaxTokenLookups = maxTokenLookups
 

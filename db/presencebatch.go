@@ -53,9 +53,9 @@ const presenceBatchTimeout = 30 * time.Second
 // batch at a time, and one at a time forms the next batch: it takes the
 // changes that arrive until no batch is in flight, or until it holds as
 // many as the batches in flight do on average (or max), or for 20 ms at
-// most, and goes. Under low load a batch is one change, which its
-// caller runs at once as before group commit (one presence_apply
-// statement, no hand-off), so latency does not rise. Under
+// most, and goes. Under low load a batch is one change, which goes at
+// once as it did before group commit (one presence_apply statement), so
+// latency does not rise by more than the hand-off to the goroutine. Under
 // load the batches stay large. (When a free goroutine took whatever
 // waited and went, with a batch in flight it mostly went with one change:
 // 3 in 10 changes at 16 clients went alone, each with its own commit and
@@ -83,9 +83,7 @@ type presenceBatcher struct {
 	inFlight struct {
 		sync.Mutex
 		batches, changes int
-		alone            int // changes their callers ran (startAlone), for tests
 	}
-
 	finished chan struct{} // a batch ended; buffered, a wake-up may be dropped when one waits
 }
 
@@ -120,16 +118,8 @@ func (b *presenceBatcher) close() {
 	b.wg.Wait()
 }
 
-// change applies one validated change in the next batch. With no batch in
-// flight the change is a batch of one and goes at once: the caller runs
-// it, counted in flight like any batch, without the two hand-offs to a
-// batch goroutine and back (under low load every change; on a busy
-// machine each hand-off waits for the scheduler).
+// change applies one validated change in the next batch.
 func (b *presenceBatcher) change(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
-	if b.startAlone() {
-		defer b.ended(1)
-		return b.db.setPresenceNow(ctx, agentID, ch)
-	}
 	r := &presenceRequest{ctx: ctx, agent: agentID, ch: ch, res: make(chan presenceResult, 1)}
 	select {
 	case b.reqs <- r:
@@ -216,25 +206,6 @@ func (b *presenceBatcher) ready(n int) bool {
 	b.inFlight.Lock()
 	defer b.inFlight.Unlock()
 	return b.inFlight.batches == 0 || n*b.inFlight.batches >= b.inFlight.changes
-}
-
-// startAlone counts a change of its own in flight when no batch is, and
-// reports whether it did; not after close.
-func (b *presenceBatcher) startAlone() bool {
-	select {
-	case <-b.quit:
-		return false
-	default:
-	}
-	b.inFlight.Lock()
-	defer b.inFlight.Unlock()
-	if b.inFlight.batches > 0 {
-		return false
-	}
-	b.inFlight.batches++
-	b.inFlight.changes++
-	b.inFlight.alone++
-	return true
 }
 
 func (b *presenceBatcher) started(n int) {
