@@ -75,7 +75,7 @@ func main() {
 	flag.IntVar(&o.subscribers, "subscribers", 100, "subscribers of the events scenario (1 shows the latency without the fan-out's CPU load)")
 	flag.BoolVar(&o.burst, "burst", false, "events and fanout: start the 16 writers together, so that they send in bursts of 16, as the load program did before")
 	flag.IntVar(&o.historySmall, "history-small", 1, "history: days of spell history at the first size")
-	flag.IntVar(&o.historyDays, "history-days", 7, "history: days of spell history at the second size (600k spells a day for 10,000 agents; 7 is what seeds within 10 minutes on the 2-core development machine, see docs/performance.md)")
+	flag.IntVar(&o.historyDays, "history-days", 7, "history: days of spell history at the second size (600k spells a day for 10,000 agents; 7 is what seeds and rolls up within 10 minutes on the 2-core development machine, see docs/performance.md)")
 	flag.StringVar(&o.nodes, "nodes", "1,2", "events and fanout: 1 runs writes and subscribers on one node, 2 writes through node A and subscribers on node B; 1,2 both")
 	flag.StringVar(&o.loads, "loads", "", "fanout: the loads to run, subscribers x events/s, comma-separated (1000x100,5000x20,10000x10); empty: all")
 	flag.BoolVar(&o.cpuHog, "cpu-hog", false, "keep one core busy with a child process's busy loop for the whole run")
