@@ -268,11 +268,23 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 	// Two writers of one agent, each in its own month, at the same time:
 	// the agent lock serialises the checks, so exactly one commits.
 	mustAgent(t, d, "a2")
+	raceOverlappingWriters(t, d, "READ COMMITTED", "a2", [2]string{"2026-01-31 12:00Z", "2026-02-02 12:00Z"}, "2026-02-03 00:00Z")
+}
+
+// raceOverlappingWriters has two transactions at level insert a closed
+// spell of agent, from each start to end, at the same time, five times
+// over (the agent's closed spells deleted before each round), and fails t
+// unless exactly one of each pair commits. The other must fail with an
+// exclusion violation, or at SERIALIZABLE a serialization failure.
+func raceOverlappingWriters(t *testing.T, d *db.DB, level, agent string, starts [2]string, end string) {
+	t.Helper()
 	for range 5 {
-		ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a2' AND deleted_at IS NULL`))
+		_, err := d.Pool().Exec(ctx, `UPDATE spells SET deleted_at = now()
+			WHERE agent_id = $1 AND ended_at IS NOT NULL AND deleted_at IS NULL`, agent)
+		ok(t, err)
 		errs := make(chan error, 2)
 		var wg sync.WaitGroup
-		for _, start := range []string{"2026-01-31 12:00Z", "2026-02-02 12:00Z"} {
+		for _, start := range starts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -282,8 +294,12 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 					return
 				}
 				defer tx.Rollback(ctx)
+				if _, err := tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL "+level); err != nil {
+					errs <- err
+					return
+				}
 				if _, err := tx.Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
-					VALUES ('a2', 'busy', 'manual', $1, '2026-02-03 00:00Z')`, start); err != nil {
+					VALUES ($1, 'busy', 'manual', $2, $3)`, agent, start, end); err != nil {
 					errs <- err
 					return
 				}
@@ -295,15 +311,17 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 		close(errs)
 		failed := 0
 		for err := range errs {
-			if err != nil {
-				if code(err) != "23P01" {
-					t.Fatalf("concurrent writer: %v", err)
-				}
-				failed++
+			if err == nil {
+				continue
 			}
+			var e *pgconn.PgError
+			if !errors.As(err, &e) || (e.Code != "23P01" && !(e.Code == "40001" && level == "SERIALIZABLE")) {
+				t.Fatalf("%s: concurrent writer: %v", level, err)
+			}
+			failed++
 		}
 		if failed != 1 {
-			t.Fatalf("%d of 2 concurrent overlapping writers failed, want 1", failed)
+			t.Fatalf("%s: %d of 2 concurrent overlapping writers failed, want 1", level, failed)
 		}
 	}
 }
@@ -374,48 +392,7 @@ func TestSpellInvariantsWithinAMonth(t *testing.T) {
 	// Two writers of one agent in one month at the same time: exactly one
 	// commits, at READ COMMITTED and at SERIALIZABLE.
 	for _, level := range []string{"READ COMMITTED", "SERIALIZABLE"} {
-		for range 5 {
-			ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a2' AND ended_at IS NOT NULL AND deleted_at IS NULL`))
-			errs := make(chan error, 2)
-			var wg sync.WaitGroup
-			for _, start := range []string{"2026-01-20 12:00Z", "2026-01-21 12:00Z"} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					tx, err := d.Pool().Begin(ctx)
-					if err != nil {
-						errs <- err
-						return
-					}
-					defer tx.Rollback(ctx)
-					if _, err := tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL "+level); err != nil {
-						errs <- err
-						return
-					}
-					if _, err := tx.Exec(ctx, `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
-						VALUES ('a2', 'busy', 'manual', $1, '2026-01-22 00:00Z')`, start); err != nil {
-						errs <- err
-						return
-					}
-					time.Sleep(20 * time.Millisecond)
-					errs <- tx.Commit(ctx)
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			failed := 0
-			for err := range errs {
-				if err != nil {
-					if c := code(err); c != "23P01" && c != "40001" {
-						t.Fatalf("%s: concurrent writer: %v", level, err)
-					}
-					failed++
-				}
-			}
-			if failed != 1 {
-				t.Fatalf("%s: %d of 2 concurrent overlapping writers failed, want 1", level, failed)
-			}
-		}
+		raceOverlappingWriters(t, d, level, "a2", [2]string{"2026-01-20 12:00Z", "2026-01-21 12:00Z"}, "2026-01-22 00:00Z")
 	}
 
 	// REPEATABLE READ: a new spell is refused, closing one is not.

@@ -448,21 +448,25 @@ func BenchmarkPresenceChange(b *testing.B) {
 	}
 	busy := make([]bool, agentCount) // each agent's status now: busy or available
 	next := 0                        // the agent the next change is of
+	// nextChange is a real change of the next agent: busy or available,
+	// whichever it is not.
+	nextChange := func() (string, presence.PresenceChange) {
+		k := next % agentCount
+		next++
+		busy[k] = !busy[k]
+		status := "available"
+		if busy[k] {
+			status = "busy"
+		}
+		return fmt.Sprintf("a%05d", k), presence.PresenceChange{Status: status}
+	}
 	for _, n := range []int{1, 16} {
 		b.Run(fmt.Sprintf("Batch%d", n), func(b *testing.B) {
 			agents, changes := make([]string, n), make([]presence.PresenceChange, n)
 			defer reportCPUPer(b, d.Pool(), n)()
 			for b.Loop() {
 				for j := range n {
-					k := next % agentCount
-					next++
-					busy[k] = !busy[k]
-					status := "available"
-					if busy[k] {
-						status = "busy"
-					}
-					agents[j] = fmt.Sprintf("a%05d", k)
-					changes[j] = presence.PresenceChange{Status: status}
+					agents[j], changes[j] = nextChange()
 				}
 				_, errs := d.RunPresenceBatch(agents, changes)
 				for _, err := range errs {
@@ -478,14 +482,8 @@ func BenchmarkPresenceChange(b *testing.B) {
 	b.Run("Alone", func(b *testing.B) {
 		defer reportCPUPer(b, d.Pool(), 1)()
 		for b.Loop() {
-			k := next % agentCount
-			next++
-			busy[k] = !busy[k]
-			status := "available"
-			if busy[k] {
-				status = "busy"
-			}
-			if _, err := d.SetPresence(ctx, fmt.Sprintf("a%05d", k), presence.PresenceChange{Status: status}); err != nil {
+			agent, change := nextChange()
+			if _, err := d.SetPresence(ctx, agent, change); err != nil {
 				b.Fatal(err)
 			}
 		}
