@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	presence "github.com/presenced/presenced"
 	"github.com/presenced/presenced/db"
@@ -222,13 +220,6 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-04-01Z')`)
 	ok(t, err)
 	exec := func(sql string) error { _, err := d.Pool().Exec(ctx, sql); return err }
-	code := func(err error) string {
-		var e *pgconn.PgError
-		if errors.As(err, &e) {
-			return e.Code
-		}
-		return fmt.Sprint(err)
-	}
 	// Jan 31 22:00 to Feb 1 02:00 lies in January's partition.
 	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
 		VALUES ('a1', 'busy', 'manual', '2026-01-31 22:00Z', '2026-02-01 02:00Z')`))
@@ -238,7 +229,7 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 		"earlier month, reaching into the later one": `INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
 			VALUES ('a1', 'away', 'manual', '2026-01-10 00:00Z', '2026-03-01 00:00Z')`,
 	} {
-		if err := exec(sql); code(err) != "23P01" {
+		if err := exec(sql); sqlState(err) != "23P01" {
 			t.Errorf("%s: %v, want 23P01", name, err)
 		}
 	}
@@ -246,12 +237,12 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
 		VALUES ('a1', 'offline', 'manual', '2026-02-25 00:00Z', '2026-03-04 00:00Z')`))
 	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
-		VALUES ('a1', 'away', 'manual', '2026-03-03 00:00Z', '2026-03-03 01:00Z')`); code(err) != "23P01" {
+		VALUES ('a1', 'away', 'manual', '2026-03-03 00:00Z', '2026-03-03 01:00Z')`); sqlState(err) != "23P01" {
 		t.Errorf("inside a long spell of the month before: %v, want 23P01", err)
 	}
 	// A current spell from January, then a second current one in March.
 	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'meal', 'manual', '2026-03-10 00:00Z')`))
-	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'away', 'manual', '2026-04-02 00:00Z')`); code(err) != "23P01" {
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'away', 'manual', '2026-04-02 00:00Z')`); sqlState(err) != "23P01" {
 		t.Errorf("second current spell in a later month: %v, want 23P01", err)
 	}
 	// Touching across the month edge is fine; a soft-deleted spell leaves
@@ -261,7 +252,7 @@ func TestSpellInvariantsAcrossMonths(t *testing.T) {
 	ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE started_at = '2026-02-01 02:00Z'`))
 	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
 		VALUES ('a1', 'break', 'manual', '2026-02-01 02:30Z', '2026-02-01 03:00Z')`))
-	if err := exec(`UPDATE spells SET deleted_at = NULL WHERE status_id = 'away' AND started_at = '2026-02-01 02:00Z'`); code(err) != "23P01" {
+	if err := exec(`UPDATE spells SET deleted_at = NULL WHERE status_id = 'away' AND started_at = '2026-02-01 02:00Z'`); sqlState(err) != "23P01" {
 		t.Errorf("restoring an overlapped spell: %v, want 23P01", err)
 	}
 
@@ -314,8 +305,7 @@ func raceOverlappingWriters(t *testing.T, d *db.DB, level, agent string, starts 
 			if err == nil {
 				continue
 			}
-			var e *pgconn.PgError
-			if !errors.As(err, &e) || (e.Code != "23P01" && !(e.Code == "40001" && level == "SERIALIZABLE")) {
+			if c := sqlState(err); c != "23P01" && !(c == "40001" && level == "SERIALIZABLE") {
 				t.Fatalf("%s: concurrent writer: %v", level, err)
 			}
 			failed++
@@ -340,13 +330,6 @@ func TestSpellInvariantsWithinAMonth(t *testing.T) {
 	_, err := d.Pool().Exec(ctx, `SELECT spells_partitions_ensure('2026-01-01Z', '2026-02-01Z')`)
 	ok(t, err)
 	exec := func(sql string) error { _, err := d.Pool().Exec(ctx, sql); return err }
-	code := func(err error) string {
-		var e *pgconn.PgError
-		if errors.As(err, &e) {
-			return e.Code
-		}
-		return fmt.Sprint(err)
-	}
 	insert := func(agent, from, to string) error {
 		return exec(fmt.Sprintf(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
 			VALUES ('%s', 'busy', 'manual', '%s', '%s')`, agent, from, to))
@@ -361,7 +344,7 @@ func TestSpellInvariantsWithinAMonth(t *testing.T) {
 		"around it":                           {"2026-01-10 09:00Z", "2026-01-10 13:00Z"},
 		"the same":                            {"2026-01-10 10:00Z", "2026-01-10 12:00Z"},
 	} {
-		if err := insert("a1", span[0], span[1]); code(err) != "23P01" {
+		if err := insert("a1", span[0], span[1]); sqlState(err) != "23P01" {
 			t.Errorf("%s: %v, want 23P01", name, err)
 		}
 	}
@@ -371,20 +354,20 @@ func TestSpellInvariantsWithinAMonth(t *testing.T) {
 	// Growing a spell into its neighbour is refused; a deleted spell leaves
 	// the timeline, and restoring it re-checks.
 	if err := exec(`UPDATE spells SET ended_at = '2026-01-10 12:30Z'
-		WHERE agent_id = 'a1' AND started_at = '2026-01-10 10:00Z'`); code(err) != "23P01" {
+		WHERE agent_id = 'a1' AND started_at = '2026-01-10 10:00Z'`); sqlState(err) != "23P01" {
 		t.Errorf("growing into the next spell: %v, want 23P01", err)
 	}
 	ok(t, exec(`UPDATE spells SET deleted_at = now() WHERE agent_id = 'a1' AND started_at = '2026-01-10 12:00Z' AND ended_at > started_at`))
 	ok(t, exec(`UPDATE spells SET ended_at = '2026-01-10 12:30Z'
 		WHERE agent_id = 'a1' AND started_at = '2026-01-10 10:00Z'`))
-	if err := exec(`UPDATE spells SET deleted_at = NULL WHERE agent_id = 'a1' AND started_at = '2026-01-10 12:00Z' AND ended_at > started_at`); code(err) != "23P01" {
+	if err := exec(`UPDATE spells SET deleted_at = NULL WHERE agent_id = 'a1' AND started_at = '2026-01-10 12:00Z' AND ended_at > started_at`); sqlState(err) != "23P01" {
 		t.Errorf("restoring an overlapped spell: %v, want 23P01", err)
 	}
 
 	// A spell moved to another agent is checked against that agent's.
 	mustAgent(t, d, "a2")
 	ok(t, insert("a2", "2026-01-10 11:30Z", "2026-01-10 11:40Z"))
-	if err := exec(`UPDATE spells SET agent_id = 'a1' WHERE agent_id = 'a2' AND started_at = '2026-01-10 11:30Z'`); code(err) != "23P01" {
+	if err := exec(`UPDATE spells SET agent_id = 'a1' WHERE agent_id = 'a2' AND started_at = '2026-01-10 11:30Z'`); sqlState(err) != "23P01" {
 		t.Errorf("moving a spell onto another agent's: %v, want 23P01", err)
 	}
 	ok(t, exec(`DELETE FROM spells WHERE agent_id = 'a2' AND started_at = '2026-01-10 11:30Z'`))
@@ -408,7 +391,7 @@ func TestSpellInvariantsWithinAMonth(t *testing.T) {
 		return tx.Commit(ctx)
 	}
 	if err := inRepeatableRead(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
-		VALUES ('a2', 'busy', 'manual', '2026-01-25 00:00Z', '2026-01-25 01:00Z')`); code(err) != "0A000" {
+		VALUES ('a2', 'busy', 'manual', '2026-01-25 00:00Z', '2026-01-25 01:00Z')`); sqlState(err) != "0A000" {
 		t.Errorf("new spell at REPEATABLE READ: %v, want 0A000", err)
 	}
 	ok(t, inRepeatableRead(`UPDATE spells SET ended_at = now() WHERE agent_id = 'a2' AND ended_at IS NULL`))

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -15,6 +16,15 @@ import (
 	"github.com/presenced/presenced/db"
 	"github.com/presenced/presenced/db/dbtest"
 )
+
+// sqlState is the SQLSTATE of a PostgreSQL error, or err as text.
+func sqlState(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return fmt.Sprint(err)
+}
 
 func mustAgent(t *testing.T, d *db.DB, id string) {
 	t.Helper()
@@ -227,24 +237,18 @@ func TestSpellInvariants(t *testing.T) {
 	mustAgent(t, d, "a1")
 	pool := d.Pool()
 	exec := func(sql string) error { _, err := pool.Exec(ctx, sql); return err }
-	code := func(err error) string {
-		if e, okk := err.(*pgconn.PgError); okk {
-			return e.Code
-		}
-		return fmt.Sprint(err)
-	}
 	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
 		VALUES ('a1', 'busy', 'manual', '2026-01-01 10:00Z', '2026-01-01 11:00Z')`))
 	ok(t, exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'busy', 'manual', '2026-01-01 12:00Z')`))
-	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'away', 'manual', '2026-01-02 12:00Z')`); code(err) != "23505" && code(err) != "23P01" {
+	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at) VALUES ('a1', 'away', 'manual', '2026-01-02 12:00Z')`); sqlState(err) != "23505" && sqlState(err) != "23P01" {
 		t.Fatalf("second current spell: %v", err)
 	}
 	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
-		VALUES ('a1', 'away', 'manual', '2026-01-01 10:30Z', '2026-01-01 10:45Z')`); code(err) != "23P01" {
+		VALUES ('a1', 'away', 'manual', '2026-01-01 10:30Z', '2026-01-01 10:45Z')`); sqlState(err) != "23P01" {
 		t.Fatalf("overlapping spell: %v", err)
 	}
 	if err := exec(`INSERT INTO spells (agent_id, status_id, source, started_at, ended_at)
-		VALUES ('a1', 'away', 'manual', '2026-01-01 09:00Z', '2026-01-01 08:00Z')`); code(err) != "23514" {
+		VALUES ('a1', 'away', 'manual', '2026-01-01 09:00Z', '2026-01-01 08:00Z')`); sqlState(err) != "23514" {
 		t.Fatalf("negative spell: %v", err)
 	}
 	// Touching is fine: [10,11) and [11,12).
