@@ -140,6 +140,13 @@ type TokenService interface {
 	// EUNAUTHORIZED when there is none or it is revoked; with the reason
 	// token_expired when it has expired.
 	Authenticate(ctx context.Context, secret string) (*Token, error)
+
+	// AuthenticateForWrite is Authenticate for a request whose write
+	// checks, in its own statement, that the token is not revoked (a
+	// presence change: PresenceService.SetPresence with the token in its
+	// context): it may answer from what this node learnt of the token
+	// before, whose scopes, agent and expiry never change.
+	AuthenticateForWrite(ctx context.Context, secret string) (*Token, error)
 }
 
 // MinSecretLength bounds operator-chosen secrets from below: 32 characters

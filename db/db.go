@@ -55,6 +55,7 @@ type DB struct {
 	q      *dbsqlc.Queries
 	beats  *coalescer[beatRequest, beatResult] // heartbeats that arrive together share one UPDATE
 	tokens *coalescer[[]byte, tokenLookup]     // so do token lookups
+	known  knownTokens                         // the tokens looked up, for AuthenticateForWrite
 	batch  *presenceBatcher                    // presence changes that arrive together share one commit; nil: off
 
 	outage outage // logs an outage once, not per failed request

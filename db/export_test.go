@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,12 @@ import (
 // RunPresenceBatch runs changes as one batch of group commit, in the
 // order given (as if they arrived so), and returns each one's answer.
 func (db *DB) RunPresenceBatch(agents []string, changes []presence.PresenceChange) ([]*presence.Record, []error) {
+	return db.RunPresenceBatchAs(nil, agents, changes)
+}
+
+// RunPresenceBatchAs is RunPresenceBatch with each change made as a
+// request with tokens[i] (nil, or a nil element: none).
+func (db *DB) RunPresenceBatchAs(tokens []*presence.Token, agents []string, changes []presence.PresenceChange) ([]*presence.Record, []error) {
 	b := newPresenceBatcher(db, len(agents))
 	batch := make([]*presenceRequest, len(agents))
 	for i := range agents {
@@ -20,7 +27,11 @@ func (db *DB) RunPresenceBatch(agents []string, changes []presence.PresenceChang
 		if ch.Source == "" {
 			ch.Source = presence.SourceManual
 		}
-		batch[i] = &presenceRequest{ctx: context.Background(), agent: agents[i], ch: ch, res: make(chan presenceResult, 1)}
+		ctx := context.Background()
+		if tokens != nil && tokens[i] != nil {
+			ctx = presence.WithToken(ctx, tokens[i])
+		}
+		batch[i] = &presenceRequest{ctx: ctx, agent: agents[i], ch: ch, res: make(chan presenceResult, 1)}
 	}
 	b.run(batch)
 	recs, errs := make([]*presence.Record, len(agents)), make([]error, len(agents))
@@ -71,6 +82,18 @@ func (db *DB) HoldTokenLookups() (sizes <-chan int, release chan<- struct{}) {
 		return out
 	}
 	return s, r
+}
+
+// CountTokenLookups counts, from now on, the secrets the token lookups
+// carry.
+func (db *DB) CountTokenLookups() *atomic.Int64 {
+	var n atomic.Int64
+	run := db.tokens.run
+	db.tokens.run = func(ctx context.Context, hashes [][]byte) []tokenLookup {
+		n.Add(int64(len(hashes)))
+		return run(ctx, hashes)
+	}
+	return &n
 }
 
 // QueuedTokenLookups is how many token lookups wait for a lookup to carry them.

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,8 @@ import (
 // failed request (hundreds a second on a busy node). Every authenticated
 // request looks its token up first, so Authenticate reports to it: each
 // lookup that failed because the database is unreachable, and each that
-// succeeded (one atomic load while all is well).
+// succeeded (one atomic load while all is well). A presence change may
+// skip the lookup (AuthenticateForWrite), so its write reports too.
 type outage struct {
 	down   atomic.Bool
 	mu     sync.Mutex // guards the fields below and the changes of down
@@ -32,6 +34,23 @@ func (o *outage) fail(logger *slog.Logger, err error) {
 	o.down.Store(true)
 	o.since = time.Now()
 	logger.Error("database unreachable: requests fail with 503 until it is back", "err", err)
+}
+
+// write counts the requests of a write by its error: failed because the
+// database is unreachable, or served (nil, or any other answer). A write
+// whose caller left reports nothing.
+func (o *outage) write(ctx context.Context, logger *slog.Logger, err error, requests int) {
+	switch {
+	case err == nil:
+		o.ok(logger)
+	case ctx.Err() != nil:
+	case isUnavailable(err):
+		for range requests {
+			o.fail(logger, err)
+		}
+	default:
+		o.ok(logger)
+	}
 }
 
 // ok records a request the database served; the first after an outage

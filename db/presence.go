@@ -38,8 +38,13 @@ func (db *DB) SetPresence(ctx context.Context, agentID string, ch presence.Prese
 // that commits as it answers. The answer is the body of the change's
 // event, the record in its JSON form, so the record is computed once.
 func (db *DB) setPresenceNow(ctx context.Context, agentID string, ch presence.PresenceChange) (*presence.Record, error) {
+	token := requestToken(ctx)
 	var record []byte
-	if err := db.pool.QueryRow(ctx, dbsqlc.PresenceApply, presenceChangeArgs(agentID, ch)...).Scan(&record); err != nil {
+	err := db.pool.QueryRow(ctx, dbsqlc.PresenceApply, presenceChangeArgs(agentID, ch, token)...).Scan(&record)
+	db.outage.write(ctx, db.Logger, err, 1)
+	if errors.Is(err, pgx.ErrNoRows) && token != nil { // the token was revoked: nothing written
+		return nil, db.refusedToken(token)
+	} else if err != nil {
 		return nil, presenceChangeError(err, agentID, ch)
 	}
 	rec, err := recordFromJSON(record)
@@ -55,22 +60,37 @@ func (db *DB) setPresenceNow(ctx context.Context, agentID string, ch presence.Pr
 // as part of a larger transaction (login, logout, automatic presence from
 // work); see presence_change in migrations/00008 for what it does.
 func (db *DB) changePresence(ctx context.Context, tx pgx.Tx, agentID string, ch presence.PresenceChange) error {
-	if _, err := tx.Exec(ctx, dbsqlc.PresenceApply, presenceChangeArgs(agentID, ch)...); err != nil {
+	if _, err := tx.Exec(ctx, dbsqlc.PresenceApply, presenceChangeArgs(agentID, ch, nil)...); err != nil {
 		return presenceChangeError(err, agentID, ch)
 	}
 	return nil
 }
 
 // presenceChangeArgs are the arguments of dbsqlc.PresenceApply, in the
-// order of its parameters (PresenceApplyParams).
-func presenceChangeArgs(agentID string, ch presence.PresenceChange) []any {
-	return []any{agentID, ch.Status, ch.Source, ch.ReasonCode, ch.Message, ch.At}
+// order of its parameters (PresenceApplyParams). With a token, the change
+// is made only while that token is not revoked.
+func presenceChangeArgs(agentID string, ch presence.PresenceChange, token *string) []any {
+	return []any{agentID, ch.Status, ch.Source, ch.ReasonCode, ch.Message, ch.At, token}
 }
 
-// The SQLSTATEs presence_change raises (migrations/00008).
+// requestToken is the id of the token the request of ctx came with, which
+// the change's write checks is not revoked (migrations/00024): a node may
+// have authenticated it from memory (AuthenticateForWrite). Nil when there
+// is none: a change the server makes itself.
+func requestToken(ctx context.Context) *string {
+	if t := presence.TokenFromContext(ctx); t != nil {
+		return &t.ID
+	}
+	return nil
+}
+
+// The SQLSTATEs presence_change raises (migrations/00008), which are also
+// the error codes of presence_change_many's items, with the code of an
+// item whose token was revoked (migrations/00024).
 const (
 	sqlstateAgentNotFound = "PA404"
 	sqlstateUnknownStatus = "PA422"
+	codeTokenRefused      = "PA401"
 )
 
 func presenceChangeError(err error, agentID string, ch presence.PresenceChange) error {

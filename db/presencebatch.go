@@ -250,6 +250,7 @@ func (b *presenceBatcher) run(batch []*presenceRequest) {
 	// they arrived.
 	slices.SortStableFunc(live, func(x, y *presenceRequest) int { return strings.Compare(x.agent, y.agent) })
 	results, err := b.apply(live)
+	b.db.outage.write(context.Background(), b.db.Logger, err, len(live))
 	switch {
 	case err == nil:
 		for i, r := range live {
@@ -280,15 +281,17 @@ func (b *presenceBatcher) apply(batch []*presenceRequest) ([]presenceResult, err
 	n := len(batch)
 	agents, statuses, sources := make([]string, n), make([]string, n), make([]string, n)
 	reasons, messages, ats := make([]*string, n), make([]*string, n), make([]*time.Time, n)
+	tokens := make([]*string, n)
 	for i, r := range batch {
 		agents[i], statuses[i], sources[i] = r.agent, r.ch.Status, r.ch.Source
 		reasons[i], messages[i], ats[i] = r.ch.ReasonCode, r.ch.Message, r.ch.At
+		tokens[i] = requestToken(r.ctx)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceBatchTimeout)
 	defer cancel()
 	// The generated PresenceChangeMany cannot pass NULL array elements;
 	// the arguments follow its parameters.
-	rows, err := b.db.pool.Query(ctx, dbsqlc.PresenceChangeMany, agents, statuses, sources, reasons, messages, ats)
+	rows, err := b.db.pool.Query(ctx, dbsqlc.PresenceChangeMany, agents, statuses, sources, reasons, messages, ats, tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +309,9 @@ func (b *presenceBatcher) apply(batch []*presenceRequest) ([]presenceResult, err
 			return nil, fmt.Errorf("presence batch: item %d of %d", ord, n)
 		}
 		r, res := batch[ord-1], &results[ord-1]
-		if code != "" {
+		if code == codeTokenRefused {
+			res.err = b.db.refusedToken(tokens[ord-1])
+		} else if code != "" {
 			if res.err = presenceChangeErrorCode(code, r.agent, r.ch); res.err == nil {
 				res.err = fmt.Errorf("presence batch: error code %q", code)
 			}

@@ -573,10 +573,10 @@ $$;
 
 
 --
--- Name: presence_change_many(text[], text[], text[], text[], text[], timestamp with time zone[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: presence_change_many(text[], text[], text[], text[], text[], timestamp with time zone[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.presence_change_many(p_agents text[], p_statuses text[], p_sources text[], p_reason_codes text[], p_messages text[], p_ats timestamp with time zone[]) RETURNS TABLE(ord integer, error_code text, record jsonb)
+CREATE FUNCTION public.presence_change_many(p_agents text[], p_statuses text[], p_sources text[], p_reason_codes text[], p_messages text[], p_ats timestamp with time zone[], p_tokens text[] DEFAULT NULL::text[]) RETURNS TABLE(ord integer, error_code text, record jsonb)
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -584,7 +584,15 @@ DECLARE
     v_statuses text[];    -- the statuses that do
     v_xid      xid8;
     v_first    integer[]; -- the valid items that are their agent's first
+    v_refused  integer[]; -- the items whose token is revoked or gone
 BEGIN
+    -- First the tokens (p_tokens[i], the token the request of item i came
+    -- with; NULL: none to check): a node answers a presence change from
+    -- what it knows of its token (db/tokens.go), and this statement checks,
+    -- after the request arrived, that no revocation has come since.
+    SELECT coalesce(array_agg(u.i::integer), '{}') INTO v_refused
+    FROM unnest(p_tokens) WITH ORDINALITY u(token_id, i)
+    WHERE u.token_id IS NOT NULL AND NOT token_live(u.token_id);
     -- ORDER BY sorts, then FOR UPDATE locks the rows in that order.
     SELECT coalesce(array_agg(a.id) FILTER (WHERE a.deleted_at IS NULL), '{}') INTO v_live
     FROM (SELECT a.id, a.deleted_at FROM agents a WHERE a.id = ANY (p_agents) ORDER BY a.id FOR UPDATE) a;
@@ -610,7 +618,7 @@ BEGIN
     SELECT coalesce(array_agg(f.i ORDER BY f.i), '{}') INTO v_first
     FROM (SELECT DISTINCT ON (u.agent_id) u.i::integer AS i
             FROM unnest(p_agents, p_statuses) WITH ORDINALITY u(agent_id, status, i)
-           WHERE u.agent_id = ANY (v_live) AND u.status = ANY (v_statuses)
+           WHERE u.agent_id = ANY (v_live) AND u.status = ANY (v_statuses) AND NOT u.i = ANY (v_refused)
            ORDER BY u.agent_id, u.i) f;
 
     IF v_first <> '{}' THEN
@@ -630,7 +638,9 @@ BEGIN
         ord := i;
         error_code := NULL;
         record := NULL;
-        IF NOT p_agents[i] = ANY (v_live) THEN
+        IF i = ANY (v_refused) THEN
+            error_code := 'PA401';
+        ELSIF NOT p_agents[i] = ANY (v_live) THEN
             error_code := 'PA404';
         ELSIF NOT p_statuses[i] = ANY (v_statuses) THEN
             error_code := 'PA422';
@@ -1264,6 +1274,17 @@ BEGIN
         'is_away', NEW.is_away, 'built_in', NEW.built_in));
     RETURN NULL;
 END
+$$;
+
+
+--
+-- Name: token_live(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.token_live(p_id text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM tokens k WHERE k.id = p_id AND k.revoked_at IS NULL)
 $$;
 
 
@@ -2860,10 +2881,10 @@ REVOKE ALL ON FUNCTION public.presence_change(p_agent text, p_status text, p_sou
 
 
 --
--- Name: FUNCTION presence_change_many(p_agents text[], p_statuses text[], p_sources text[], p_reason_codes text[], p_messages text[], p_ats timestamp with time zone[]); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION presence_change_many(p_agents text[], p_statuses text[], p_sources text[], p_reason_codes text[], p_messages text[], p_ats timestamp with time zone[], p_tokens text[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.presence_change_many(p_agents text[], p_statuses text[], p_sources text[], p_reason_codes text[], p_messages text[], p_ats timestamp with time zone[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.presence_change_many(p_agents text[], p_statuses text[], p_sources text[], p_reason_codes text[], p_messages text[], p_ats timestamp with time zone[], p_tokens text[]) FROM PUBLIC;
 
 
 --
@@ -3011,6 +3032,13 @@ REVOKE ALL ON FUNCTION public.spells_window(p_from timestamp with time zone, p_t
 --
 
 REVOKE ALL ON FUNCTION public.statuses_event() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION token_live(p_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.token_live(p_id text) FROM PUBLIC;
 
 
 --

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -158,7 +159,8 @@ func (db *DB) FindTokens(ctx context.Context, f presence.TokenFilter) ([]*presen
 
 // RevokeToken implements presence.TokenService. The revocation writes an
 // event on the admin topic; every node ends the token's open streams when
-// it reads it, and every request looks the token up, so it fails at once.
+// it reads it, and every request looks the token up (a presence change's
+// write checks it: AuthenticateForWrite), so it fails at once.
 func (db *DB) RevokeToken(ctx context.Context, id string) error {
 	return db.inAuditedTx(ctx, func(tx pgx.Tx) error {
 		_, err := db.q.TokenRevoke(ctx, tx, id)
@@ -170,13 +172,32 @@ func (db *DB) RevokeToken(ctx context.Context, id string) error {
 }
 
 // Authenticate implements presence.TokenService. It costs one index probe
-// per request and caches nothing, so that a revocation is effective at once
-// on every node.
+// per request and answers from no cache, so that a revocation is effective
+// at once on every node.
 func (db *DB) Authenticate(ctx context.Context, secret string) (*presence.Token, error) {
 	if secret == "" || len(secret) > maxSecretLength {
 		return nil, errBadToken
 	}
+	return db.authenticate(ctx, hashSecret(secret))
+}
+
+// AuthenticateForWrite implements presence.TokenService. A token this node
+// has looked up before is answered from what it learnt then, without a
+// round trip: its scopes, agent and expiry never change. Its revocation
+// does, and the write checks that itself (SetPresence, migrations/00024):
+// for a token revoked since, it writes nothing and answers 401.
+func (db *DB) AuthenticateForWrite(ctx context.Context, secret string) (*presence.Token, error) {
+	if secret == "" || len(secret) > maxSecretLength {
+		return nil, errBadToken
+	}
 	hash := hashSecret(secret)
+	if t := db.known.find(hash); t != nil && !t.Expired(time.Now()) {
+		return t, nil
+	}
+	return db.authenticate(ctx, hash) // unknown here, or expired: the lookup says which
+}
+
+func (db *DB) authenticate(ctx context.Context, hash []byte) (*presence.Token, error) {
 	res := db.tokens.call(ctx, hash)
 	row, err := res.row, res.err
 	switch {
@@ -195,15 +216,76 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (*presence.Token,
 	db.outage.ok(db.Logger)
 	// The index found the row by equality already; compare again in
 	// constant time so that no code path compares secret material early.
-	if subtle.ConstantTimeCompare(row.SecretHash, hash) != 1 || row.RevokedAt != nil {
+	if subtle.ConstantTimeCompare(row.SecretHash, hash) != 1 {
 		return nil, errBadToken
 	}
 	t := tokenFromRow(row)
+	if row.RevokedAt != nil {
+		db.known.forget(t.ID)
+		return nil, errBadToken
+	}
 	if t.Expired(time.Now()) {
 		return nil, presence.ReasonErrorf(presence.EUNAUTHORIZED, "token_expired",
 			"The token expired at %s.", t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	db.known.remember(hash, t)
 	return t, nil
+}
+
+// refusedToken is the answer to a write that found the token of its
+// request revoked (migrations/00024): the lookup's 401, and this node
+// forgets the token, so that its next request looks it up.
+func (db *DB) refusedToken(id *string) error {
+	if id != nil {
+		db.known.forget(*id)
+	}
+	return errBadToken
+}
+
+// maxKnownTokens bounds the tokens a node remembers; past it, it starts
+// again from none (a lookup each relearns one).
+const maxKnownTokens = 10_000
+
+// knownTokens is what a node learnt of the live tokens it looked up, by
+// the hash of their secret: only what never changes is used from it (see
+// AuthenticateForWrite). The map is found by a SHA-256 of the secret, which
+// a client cannot choose, so its lookup time tells nothing.
+type knownTokens struct {
+	mu     sync.Mutex
+	byHash map[string]*presence.Token
+}
+
+// find returns a copy of the token whose secret hashes to hash, or nil.
+func (k *knownTokens) find(hash []byte) *presence.Token {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t, ok := k.byHash[string(hash)]
+	if !ok {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+func (k *knownTokens) remember(hash []byte, t *presence.Token) {
+	c := *t
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.byHash == nil || len(k.byHash) >= maxKnownTokens {
+		k.byHash = make(map[string]*presence.Token)
+	}
+	k.byHash[string(hash)] = &c
+}
+
+// forget drops the token with this id (a revoked one: rare, so a scan).
+func (k *knownTokens) forget(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for h, t := range k.byHash {
+		if t.ID == id {
+			delete(k.byHash, h)
+		}
+	}
 }
 
 var errBadToken = presence.Errorf(presence.EUNAUTHORIZED, "The token is unknown or revoked.")

@@ -380,3 +380,113 @@ func TestTokenLookupsThatArriveTogether(t *testing.T) {
 		}
 	}
 }
+
+// A presence change may be authenticated from what the node learnt of its
+// token (AuthenticateForWrite: no lookup), because its write checks that
+// the token is not revoked: a revoked token's change writes nothing and
+// answers 401, alone and in a batch, without failing its neighbours, and
+// the node then forgets the token. An expired token is looked up again.
+func TestPresenceChangeChecksItsToken(t *testing.T) {
+	t.Parallel()
+	d := dbtest.MustOpenDB(t)
+	for _, id := range []string{"t1", "t2", "t3", "t4"} {
+		mustAgent(t, d, id)
+	}
+	write := presence.TokenInput{Scopes: []string{presence.ScopeWrite}}
+	_, liveSecret, err := d.CreateToken(ctx, write)
+	ok(t, err)
+	gone, goneSecret, err := d.CreateToken(ctx, write)
+	ok(t, err)
+	lookups := d.CountTokenLookups()
+
+	// Learnt by a lookup, then answered from memory.
+	for _, secret := range []string{liveSecret, goneSecret} {
+		_, err := d.AuthenticateForWrite(ctx, secret)
+		ok(t, err)
+		_, err = d.AuthenticateForWrite(ctx, secret)
+		ok(t, err)
+	}
+	if n := lookups.Load(); n != 2 {
+		t.Fatalf("%d token lookups for two tokens authenticated twice each, want 2", n)
+	}
+	ok(t, d.RevokeToken(ctx, gone.ID))
+	// Authenticate always looks up; AuthenticateForWrite still knows it.
+	_, err = d.Authenticate(ctx, goneSecret)
+	mustCode(t, err, presence.EUNAUTHORIZED)
+	remembered, err := d.AuthenticateForWrite(ctx, liveSecret)
+	ok(t, err)
+	events := func(agent string) (n int) {
+		t.Helper()
+		ok(t, d.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE topic = 'agents.' || $1 || '.presence'`, agent).Scan(&n))
+		return n
+	}
+	status := func(agent string) string {
+		t.Helper()
+		rec, err := d.FindPresence(ctx, agent)
+		ok(t, err)
+		return rec.Status.ID
+	}
+
+	// In a batch: the revoked token's items fail, their neighbours and a
+	// later change of the same agent with a live token go in.
+	goneTok := &presence.Token{ID: gone.ID}
+	before2 := events("t2")
+	_, errs := d.RunPresenceBatchAs([]*presence.Token{remembered, goneTok, remembered, remembered},
+		[]string{"t1", "t2", "t3", "t2"},
+		[]presence.PresenceChange{{Status: "busy"}, {Status: "busy"}, {Status: "busy"}, {Status: "away"}})
+	ok(t, errs[0])
+	mustCode(t, errs[1], presence.EUNAUTHORIZED)
+	ok(t, errs[2])
+	ok(t, errs[3])
+	if got := []string{status("t1"), status("t2"), status("t3")}; got[0] != "busy" || got[1] != "away" || got[2] != "busy" {
+		t.Fatalf("statuses after the batch: %v", got)
+	}
+	if n := events("t2") - before2; n != 1 {
+		t.Fatalf("t2 has %d new presence events, want 1 (the live token's change)", n)
+	}
+	// Every item refused: the batch writes nothing.
+	before4 := events("t4")
+	_, errs = d.RunPresenceBatchAs([]*presence.Token{goneTok, goneTok}, []string{"t3", "t4"},
+		[]presence.PresenceChange{{Status: "available"}, {Status: "busy"}})
+	mustCode(t, errs[0], presence.EUNAUTHORIZED)
+	mustCode(t, errs[1], presence.EUNAUTHORIZED)
+	if status("t3") != "busy" || status("t4") != "offline" || events("t4") != before4 {
+		t.Fatalf("refused batch wrote: t3 %s, t4 %s, %d new events of t4", status("t3"), status("t4"), events("t4")-before4)
+	}
+
+	// Alone (a batch of one is presence_apply's statement): nothing
+	// written, and the node forgets the token, so its next request is
+	// looked up and refused there.
+	before := lookups.Load()
+	_, err = d.SetPresence(presence.WithToken(ctx, goneTok), "t4", presence.PresenceChange{Status: "busy"})
+	mustCode(t, err, presence.EUNAUTHORIZED)
+	if status("t4") != "offline" || events("t4") != before4 {
+		t.Fatalf("refused change wrote: t4 %s, %d new events", status("t4"), events("t4")-before4)
+	}
+	_, err = d.AuthenticateForWrite(ctx, goneSecret)
+	mustCode(t, err, presence.EUNAUTHORIZED)
+	if lookups.Load() == before {
+		t.Fatal("a token a write refused was answered from memory")
+	}
+	_, err = d.SetPresence(presence.WithToken(ctx, remembered), "t4", presence.PresenceChange{Status: "busy"})
+	ok(t, err)
+	// A change without a token (the server's own) is not checked.
+	_, err = d.SetPresence(ctx, "t4", presence.PresenceChange{Status: "away"})
+	ok(t, err)
+
+	// The node's memory is its own: a copy it gave out does not change it.
+	remembered.ExpiresAt = ptr(time.Now().Add(-time.Second))
+	if _, err := d.AuthenticateForWrite(ctx, liveSecret); err != nil {
+		t.Fatalf("the node's memory changed with a copy it gave out: %v", err)
+	}
+	// An expired token is not answered from memory: the lookup says why.
+	expiry := time.Now().Add(time.Second)
+	at := expiry.UTC().Format(time.RFC3339Nano)
+	_, brief, err := d.CreateToken(ctx, presence.TokenInput{Scopes: []string{presence.ScopeWrite}, ExpiresAt: &at})
+	ok(t, err)
+	_, err = d.AuthenticateForWrite(ctx, brief)
+	ok(t, err)
+	time.Sleep(time.Until(expiry) + 100*time.Millisecond)
+	_, err = d.AuthenticateForWrite(ctx, brief)
+	mustReason(t, err, "token_expired")
+}

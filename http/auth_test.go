@@ -190,7 +190,7 @@ func TestTokensAPI(t *testing.T) {
 	}
 
 	// Revoked: it fails at once, here and on another node of the same
-	// database (no node caches tokens).
+	// database (a read looks its token up on every request).
 	other := presencehttp.NewServer()
 	other.Addr = "127.0.0.1:0"
 	other.AgentService, other.TokenService = s.db, s.db
@@ -336,5 +336,50 @@ func TestInternalErrorsLeakNothing(t *testing.T) {
 	if code != 500 || strings.Contains(string(raw), "spells") || strings.Contains(strings.ToLower(string(raw)), "select") ||
 		strings.Contains(string(raw), "goroutine") || out["error"].(map[string]any)["message"] != "Internal error." {
 		t.Fatalf("internal error body: %d %s", code, raw)
+	}
+}
+
+// A presence change is authenticated from what a node learnt of its token
+// (no lookup per request), and its write checks the revocation instead:
+// after DELETE /v1/tokens/{id} the next change is refused on every node,
+// with a 401 that writes nothing.
+func TestRevokedTokenChangesNoPresence(t *testing.T) {
+	t.Parallel()
+	s := mustOpenServer(t)
+	s.must(201, "POST", "/v1/agents", `{"id": "r1"}`)
+	out := s.must(201, "POST", "/v1/tokens", `{"scopes": ["presence:write"]}`)
+	secret, id := out["token"].(string), out["id"].(string)
+	other := presencehttp.NewServer()
+	other.Addr = "127.0.0.1:0"
+	other.PresenceService, other.TokenService = s.db, s.db
+	if err := other.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(t.Context())
+	put := func(base, status string) (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", base+"/v1/agents/r1/presence", strings.NewReader(`{"status": "`+status+`"}`))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header
+	}
+	for _, step := range []struct{ base, status string }{{s.URL(), "busy"}, {s.URL(), "available"}, {other.URL(), "away"}, {other.URL(), "away"}} {
+		if code, _ := put(step.base, step.status); code != 200 {
+			t.Fatalf("PUT %s on %s before the revocation: %d", step.status, step.base, code)
+		}
+	}
+	s.must(204, "DELETE", "/v1/tokens/"+id, "")
+	for _, base := range []string{s.URL(), other.URL(), s.URL()} {
+		code, h := put(base, "busy")
+		if code != 401 || h.Get("WWW-Authenticate") == "" {
+			t.Fatalf("PUT on %s after the revocation: %d, WWW-Authenticate %q", base, code, h.Get("WWW-Authenticate"))
+		}
+	}
+	if rec := s.must(200, "GET", "/v1/agents/r1/presence", ""); rec["status"].(map[string]any)["id"] != "away" {
+		t.Fatalf("presence after refused changes: %v", rec)
 	}
 }

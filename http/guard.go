@@ -34,11 +34,8 @@ func (s *Server) guard(rt route) http.Handler {
 			rt.serve(s, w, r)
 			return
 		}
-		tok, err := s.authenticate(r, ru.stream)
+		tok, err := s.authenticate(r, ru)
 		if err != nil {
-			if presence.ErrorCode(err) == presence.EUNAUTHORIZED {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
-			}
 			s.Error(w, r, err)
 			return
 		}
@@ -80,13 +77,14 @@ func (s *Server) guard(rt route) http.Handler {
 
 // authenticate finds the token of the request: the Authorization header,
 // or on streams (browsers' EventSource cannot send headers) the
-// access_token parameter.
-func (s *Server) authenticate(r *http.Request, stream bool) (*presence.Token, error) {
+// access_token parameter. A route whose write checks the token itself
+// (rule.writeChecksToken) may have it from the node's memory.
+func (s *Server) authenticate(r *http.Request, ru rule) (*presence.Token, error) {
 	secret, err := bearer(r)
 	if err != nil {
 		return nil, err
 	}
-	if secret == "" && stream {
+	if secret == "" && ru.stream {
 		secret = r.URL.Query().Get("access_token")
 	}
 	if secret == "" {
@@ -94,6 +92,9 @@ func (s *Server) authenticate(r *http.Request, stream bool) (*presence.Token, er
 	}
 	if s.TokenService == nil {
 		return nil, presence.Errorf(presence.EUNAUTHORIZED, "This server has no token service; no token is valid.")
+	}
+	if ru.writeChecksToken {
+		return s.TokenService.AuthenticateForWrite(r.Context(), secret)
 	}
 	return s.TokenService.Authenticate(r.Context(), secret)
 }

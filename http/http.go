@@ -35,8 +35,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil && !errors.As(err, &bodyErr) {
 		return // the client is gone: nobody reads the answer, nothing went wrong here
 	}
-	if presence.ErrorCode(err) == presence.EINTERNAL {
+	switch presence.ErrorCode(err) {
+	case presence.EINTERNAL:
 		s.Logger.Error("internal error", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+	case presence.EUNAUTHORIZED: // from the guard, or from a write that found its token revoked
+		w.Header().Set("WWW-Authenticate", `Bearer realm="presenced"`)
 	}
 	httperror.Write(w, err)
 }

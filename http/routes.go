@@ -48,7 +48,7 @@ var routes = []route{
 
 	// Presence and attributes: an agent-bound token reads and changes only
 	// its own agent's.
-	{"PUT /v1/agents/{id}/presence", write(pathAgent("id")), (*Server).handlePresencePut, nil},
+	{"PUT /v1/agents/{id}/presence", write(pathAgent("id")).checkedByWrite(), (*Server).handlePresencePut, nil},
 	{"GET /v1/agents/{id}/presence", read(pathAgent("id")), (*Server).handlePresenceGet, nil},
 	{"GET /v1/presence", read(queryAgents("agent")), (*Server).handlePresenceList, takes("agent*", "status", "state", "limit", "cursor")},
 	{"POST /v1/presence/query", read(everyAgent), (*Server).handlePresenceQuery, takes("limit", "cursor")},
@@ -174,6 +174,10 @@ type rule struct {
 	bucket string             // the rate-limit bucket; "" the token's main one
 	stream bool               // an SSE stream: ?access_token= accepted, counted per token
 	public func(*Server) bool // when it reports true the route is open
+	// writeChecksToken: the handler's write checks that the token is not
+	// revoked (SetPresence), so the token may be authenticated from the
+	// node's memory of it (TokenService.AuthenticateForWrite).
+	writeChecksToken bool
 }
 
 // target says which agents a request acts on, for agent-bound tokens.
@@ -204,6 +208,8 @@ func read(t target) rule { return rule{scope: presence.ScopeRead, target: t} }
 func write(t target) rule { return rule{scope: presence.ScopeWrite, target: t} }
 
 func (r rule) inBucket(b string) rule { r.bucket = b; return r }
+
+func (r rule) checkedByWrite() rule { r.writeChecksToken = true; return r }
 
 func (r rule) asStream() rule { r.stream = true; return r }
 

@@ -15,8 +15,9 @@ SELECT * FROM tokens WHERE secret_hash = $1;
 
 -- name: TokenGetByHashes :many
 -- Every authenticated request runs this, with the requests that arrive
--- with it (db/tokens.go): one unique-index probe each, no cache, so a
--- revocation is effective at once on every node.
+-- with it (db/tokens.go): one unique-index probe each, so a revocation is
+-- effective at once on every node. A presence change may skip it: its
+-- write checks the revocation (token_live, migrations/00024).
 SELECT * FROM tokens WHERE secret_hash = ANY (sqlc.arg(hashes)::bytea[]);
 
 -- name: TokenList :many

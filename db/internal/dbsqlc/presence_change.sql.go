@@ -13,6 +13,7 @@ import (
 const PresenceApply = `-- name: PresenceApply :one
 SELECT presence_apply($1, $2, $3,
                       $4, $5, $6::timestamptz)::jsonb AS record
+WHERE $7::text IS NULL OR token_live($7::text)
 `
 
 type PresenceApplyParams struct {
@@ -22,11 +23,14 @@ type PresenceApplyParams struct {
 	ReasonCode *string
 	Message    *string
 	At         *time.Time
+	TokenID    *string
 }
 
 // One presence change and the record it leaves as JSON, the body of its
 // event (presence_apply in migrations/00018): outside a transaction it is
-// one round trip that commits as it answers.
+// one round trip that commits as it answers. With a token_id, the token of
+// the request, it writes nothing and answers no row when that token is
+// revoked (migrations/00024): the WHERE is checked before the change.
 func (q *Queries) PresenceApply(ctx context.Context, db DBTX, arg PresenceApplyParams) ([]byte, error) {
 	row := db.QueryRow(ctx, PresenceApply,
 		arg.AgentID,
@@ -35,6 +39,7 @@ func (q *Queries) PresenceApply(ctx context.Context, db DBTX, arg PresenceApplyP
 		arg.ReasonCode,
 		arg.Message,
 		arg.At,
+		arg.TokenID,
 	)
 	var record []byte
 	err := row.Scan(&record)
@@ -93,7 +98,8 @@ const PresenceChangeMany = `-- name: PresenceChangeMany :many
 SELECT b.ord::integer AS ord, coalesce(b.error_code, '')::text AS error_code, b.record::jsonb AS record
 FROM presence_change_many($1::text[], $2::text[],
                           $3::text[], $4::text[],
-                          $5::text[], $6::timestamptz[])
+                          $5::text[], $6::timestamptz[],
+                          $7::text[])
      AS b (ord, error_code, record)
 `
 
@@ -104,6 +110,7 @@ type PresenceChangeManyParams struct {
 	ReasonCodes []string
 	Messages    []string
 	Ats         []time.Time
+	TokenIds    []string
 }
 
 type PresenceChangeManyRow struct {
@@ -113,7 +120,8 @@ type PresenceChangeManyRow struct {
 }
 
 // Many presence changes in one statement, so one transaction and one
-// commit (presence_change_many in migrations/00015). db/presencebatch.go
+// commit (presence_change_many in migrations/00015, its token check in
+// 00024). db/presencebatch.go
 // runs this text itself (dbsqlc.PresenceChangeMany): the arrays' elements
 // may be NULL, which the generated parameters cannot say.
 func (q *Queries) PresenceChangeMany(ctx context.Context, db DBTX, arg PresenceChangeManyParams) ([]PresenceChangeManyRow, error) {
@@ -124,6 +132,7 @@ func (q *Queries) PresenceChangeMany(ctx context.Context, db DBTX, arg PresenceC
 		arg.ReasonCodes,
 		arg.Messages,
 		arg.Ats,
+		arg.TokenIds,
 	)
 	if err != nil {
 		return nil, err

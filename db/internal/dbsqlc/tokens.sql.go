@@ -112,8 +112,9 @@ SELECT id, name, secret_hash, scopes, agent_id, created_at, created_by, revoked_
 `
 
 // Every authenticated request runs this, with the requests that arrive
-// with it (db/tokens.go): one unique-index probe each, no cache, so a
-// revocation is effective at once on every node.
+// with it (db/tokens.go): one unique-index probe each, so a revocation is
+// effective at once on every node. A presence change may skip it: its
+// write checks the revocation (token_live, migrations/00024).
 func (q *Queries) TokenGetByHashes(ctx context.Context, db DBTX, hashes [][]byte) ([]Token, error) {
 	rows, err := db.Query(ctx, TokenGetByHashes, hashes)
 	if err != nil {
