@@ -250,9 +250,9 @@ func (b *presenceBatcher) run(batch []*presenceRequest) {
 	// they arrived.
 	slices.SortStableFunc(live, func(x, y *presenceRequest) int { return strings.Compare(x.agent, y.agent) })
 	results, err := b.apply(live)
-	b.db.outage.write(context.Background(), b.db.Logger, err, len(live))
 	switch {
 	case err == nil:
+		b.db.outage.write(context.Background(), b.db.Logger, nil, len(live))
 		for i, r := range live {
 			r.res <- results[i]
 		}
@@ -260,6 +260,7 @@ func (b *presenceBatcher) run(batch []*presenceRequest) {
 		// The commit may or may not have happened: not one is reported
 		// done, nor failed for good.
 		b.db.Logger.Warn("presence batch: outcome unknown, every change answers 503", "changes", len(live), "err", err)
+		b.db.outage.write(context.Background(), b.db.Logger, err, len(live))
 		unknown := presence.Errorf(presence.EUNAVAILABLE, "The database did not confirm the change; retry.")
 		for _, r := range live {
 			r.res <- presenceResult{err: unknown}

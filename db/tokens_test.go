@@ -409,12 +409,34 @@ func TestPresenceChangeChecksItsToken(t *testing.T) {
 	if n := lookups.Load(); n != 2 {
 		t.Fatalf("%d token lookups for two tokens authenticated twice each, want 2", n)
 	}
+	gone2, gone2Secret, err := d.CreateToken(ctx, write)
+	ok(t, err)
+	_, err = d.AuthenticateForWrite(ctx, gone2Secret)
+	ok(t, err)
 	ok(t, d.RevokeToken(ctx, gone.ID))
-	// Authenticate always looks up; AuthenticateForWrite still knows it.
-	_, err = d.Authenticate(ctx, goneSecret)
-	mustCode(t, err, presence.EUNAUTHORIZED)
+	ok(t, d.RevokeToken(ctx, gone2.ID))
+	// Revoked, but this node still knows them: no lookup.
+	before := lookups.Load()
 	remembered, err := d.AuthenticateForWrite(ctx, liveSecret)
 	ok(t, err)
+	stale, err := d.AuthenticateForWrite(ctx, goneSecret)
+	ok(t, err)
+	stale2, err := d.AuthenticateForWrite(ctx, gone2Secret)
+	ok(t, err)
+	if lookups.Load() != before {
+		t.Fatal("known tokens were looked up")
+	}
+	// mustLookUpAndRefuse: the node forgot the token, so it is looked up
+	// (and refused) again.
+	mustLookUpAndRefuse := func(secret string) {
+		t.Helper()
+		before := lookups.Load()
+		_, err := d.AuthenticateForWrite(ctx, secret)
+		mustCode(t, err, presence.EUNAUTHORIZED)
+		if lookups.Load() == before {
+			t.Fatal("a token a write refused was answered from memory")
+		}
+	}
 	events := func(agent string) (n int) {
 		t.Helper()
 		ok(t, d.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE topic = 'agents.' || $1 || '.presence'`, agent).Scan(&n))
@@ -429,9 +451,8 @@ func TestPresenceChangeChecksItsToken(t *testing.T) {
 
 	// In a batch: the revoked token's items fail, their neighbours and a
 	// later change of the same agent with a live token go in.
-	goneTok := &presence.Token{ID: gone.ID}
 	before2 := events("t2")
-	_, errs := d.RunPresenceBatchAs([]*presence.Token{remembered, goneTok, remembered, remembered},
+	_, errs := d.RunPresenceBatchAs([]*presence.Token{remembered, stale, remembered, remembered},
 		[]string{"t1", "t2", "t3", "t2"},
 		[]presence.PresenceChange{{Status: "busy"}, {Status: "busy"}, {Status: "busy"}, {Status: "away"}})
 	ok(t, errs[0])
@@ -444,9 +465,10 @@ func TestPresenceChangeChecksItsToken(t *testing.T) {
 	if n := events("t2") - before2; n != 1 {
 		t.Fatalf("t2 has %d new presence events, want 1 (the live token's change)", n)
 	}
+	mustLookUpAndRefuse(goneSecret)
 	// Every item refused: the batch writes nothing.
 	before4 := events("t4")
-	_, errs = d.RunPresenceBatchAs([]*presence.Token{goneTok, goneTok}, []string{"t3", "t4"},
+	_, errs = d.RunPresenceBatchAs([]*presence.Token{stale, stale}, []string{"t3", "t4"},
 		[]presence.PresenceChange{{Status: "available"}, {Status: "busy"}})
 	mustCode(t, errs[0], presence.EUNAUTHORIZED)
 	mustCode(t, errs[1], presence.EUNAUTHORIZED)
@@ -455,24 +477,25 @@ func TestPresenceChangeChecksItsToken(t *testing.T) {
 	}
 
 	// Alone (a batch of one is presence_apply's statement): nothing
-	// written, and the node forgets the token, so its next request is
-	// looked up and refused there.
-	before := lookups.Load()
-	_, err = d.SetPresence(presence.WithToken(ctx, goneTok), "t4", presence.PresenceChange{Status: "busy"})
+	// written, and the node forgets the token.
+	_, err = d.SetPresence(presence.WithToken(ctx, stale2), "t4", presence.PresenceChange{Status: "busy"})
 	mustCode(t, err, presence.EUNAUTHORIZED)
 	if status("t4") != "offline" || events("t4") != before4 {
 		t.Fatalf("refused change wrote: t4 %s, %d new events", status("t4"), events("t4")-before4)
 	}
-	_, err = d.AuthenticateForWrite(ctx, goneSecret)
-	mustCode(t, err, presence.EUNAUTHORIZED)
-	if lookups.Load() == before {
-		t.Fatal("a token a write refused was answered from memory")
-	}
+	mustLookUpAndRefuse(gone2Secret)
 	_, err = d.SetPresence(presence.WithToken(ctx, remembered), "t4", presence.PresenceChange{Status: "busy"})
 	ok(t, err)
 	// A change without a token (the server's own) is not checked.
 	_, err = d.SetPresence(ctx, "t4", presence.PresenceChange{Status: "away"})
 	ok(t, err)
+	// Authenticate never answers from memory.
+	before = lookups.Load()
+	_, err = d.Authenticate(ctx, liveSecret)
+	ok(t, err)
+	if lookups.Load() == before {
+		t.Fatal("Authenticate answered from memory")
+	}
 
 	// The node's memory is its own: a copy it gave out does not change it.
 	remembered.ExpiresAt = ptr(time.Now().Add(-time.Second))
