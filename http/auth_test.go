@@ -191,13 +191,7 @@ func TestTokensAPI(t *testing.T) {
 
 	// Revoked: it fails at once, here and on another node of the same
 	// database (a read looks its token up on every request).
-	other := presencehttp.NewServer()
-	other.Addr = "127.0.0.1:0"
-	other.AgentService, other.TokenService = s.db, s.db
-	if err := other.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(t.Context())
+	other := s.otherNode()
 	otherGet := func() int {
 		req, _ := http.NewRequest("GET", other.URL()+"/v1/agents", nil)
 		req.Header.Set("Authorization", "Bearer "+secret)
@@ -349,13 +343,7 @@ func TestRevokedTokenChangesNoPresence(t *testing.T) {
 	s.must(201, "POST", "/v1/agents", `{"id": "r1"}`)
 	out := s.must(201, "POST", "/v1/tokens", `{"scopes": ["presence:write"]}`)
 	secret, id := out["token"].(string), out["id"].(string)
-	other := presencehttp.NewServer()
-	other.Addr = "127.0.0.1:0"
-	other.PresenceService, other.TokenService = s.db, s.db
-	if err := other.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(t.Context())
+	other := s.otherNode()
 	put := func(base, status string) (int, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest("PUT", base+"/v1/agents/r1/presence", strings.NewReader(`{"status": "`+status+`"}`))

@@ -72,6 +72,20 @@ func mustOpenServer(t *testing.T, opts ...func(*presencehttp.Server)) *testServe
 	return &testServer{Server: s, t: t, events: stub, db: d, adminID: admin.ID}
 }
 
+// otherNode opens a second server on the same database, serving agents,
+// presence and tokens: another node of the same deployment.
+func (s *testServer) otherNode() *presencehttp.Server {
+	s.t.Helper()
+	other := presencehttp.NewServer()
+	other.Addr = "127.0.0.1:0"
+	other.AgentService, other.PresenceService, other.TokenService = s.db, s.db, s.db
+	if err := other.Open(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = other.Close(s.t.Context()) })
+	return other
+}
+
 // sql returns a pool on the server's database for SQL behind the
 // services' back (dbtest.MustOpenPool).
 func (s *testServer) sql() *pgxpool.Pool { return dbtest.MustOpenPool(s.t, s.db.URL) }
